@@ -1,0 +1,324 @@
+"""ConvNeXt (V1 and V2) as a multi-scale backbone for detection and segmentation.
+
+Liu et al., "A ConvNet for the 2020s" (CVPR 2022) and Woo et al., "ConvNeXt V2" (CVPR 2023).
+
+Parameter names follow the official facebookresearch layout (``downsample_layers.i``,
+``stages.i.j.{dwconv,norm,pwconv1,pwconv2,gamma,grn}``, ``norm{i}``), so official
+detection and segmentation checkpoints load without renaming and the layer-decay
+optimizer constructors of mmdet and mmseg can parse the names.
+
+Only torch and mmengine are needed here: the model can be benchmarked or used for
+feature extraction on a machine without mmcv's compiled ops.
+
+Memory layout: the input is turned into ``torch.channels_last`` once. Every tensor after
+that stays channels-last, so the NCHW <-> NHWC permutes around the LayerNorms and the
+pointwise Linear layers are free views instead of copies. The returned feature maps are
+ordinary ``(N, C, H, W)`` tensors in channels-last memory format (call ``.contiguous()``
+if a consumer needs the NCHW layout in memory).
+"""
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn.functional as F
+import torch.utils.checkpoint as cp
+from mmengine.model import BaseModule
+from mmengine.registry import MODELS
+from torch import Tensor, nn
+
+# name -> (depths, dims, is_v2). Published sizes: ConvNeXt V1 paper Table 11 and the
+# ConvNeXt V2 paper Table 8.
+ARCH_SETTINGS: Dict[str, Tuple[Tuple[int, ...], Tuple[int, ...], bool]] = {
+    'tiny': ((3, 3, 9, 3), (96, 192, 384, 768), False),
+    'small': ((3, 3, 27, 3), (96, 192, 384, 768), False),
+    'base': ((3, 3, 27, 3), (128, 256, 512, 1024), False),
+    'large': ((3, 3, 27, 3), (192, 384, 768, 1536), False),
+    'xlarge': ((3, 3, 27, 3), (256, 512, 1024, 2048), False),
+    'v2-atto': ((2, 2, 6, 2), (40, 80, 160, 320), True),
+    'v2-femto': ((2, 2, 6, 2), (48, 96, 192, 384), True),
+    'v2-pico': ((2, 2, 6, 2), (64, 128, 256, 512), True),
+    'v2-nano': ((2, 2, 8, 2), (80, 160, 320, 640), True),
+    'v2-tiny': ((3, 3, 9, 3), (96, 192, 384, 768), True),
+    'v2-base': ((3, 3, 27, 3), (128, 256, 512, 1024), True),
+    'v2-large': ((3, 3, 27, 3), (192, 384, 768, 1536), True),
+    'v2-huge': ((3, 3, 27, 3), (352, 704, 1408, 2816), True),
+}
+
+NUM_STAGES = 4
+#: Total downsampling: the 4x4 stem and three 2x2 downsampling layers.
+MIN_INPUT_SIZE = 32
+#: Layer-scale init of the V1 recipe; V2 uses no layer scale.
+V1_LAYER_SCALE_INIT = 1e-6
+
+
+def resolve_arch(arch: Union[str, dict]) -> Tuple[List[int], List[int], bool]:
+    """Return ``(depths, dims, is_v2)`` for an arch name or a custom ``dict``.
+
+    A custom arch is ``dict(depths=[...4 ints], dims=[...4 ints])``; it counts as V2
+    (GRN, no layer scale) only with ``v2=True``.
+    """
+    if isinstance(arch, str):
+        if arch not in ARCH_SETTINGS:
+            raise ValueError(f'Unknown ConvNeXt arch {arch!r}. Allowed names: '
+                             f'{sorted(ARCH_SETTINGS)}, or a dict(depths=[4 ints], '
+                             f'dims=[4 ints]).')
+        depths, dims, is_v2 = ARCH_SETTINGS[arch]
+        return list(depths), list(dims), is_v2
+    if isinstance(arch, dict):
+        unknown = set(arch) - {'depths', 'dims', 'v2'}
+        if unknown or 'depths' not in arch or 'dims' not in arch:
+            raise ValueError(f'A custom ConvNeXt arch needs exactly the keys depths and '
+                             f'dims (optionally v2); got keys {sorted(arch)}.')
+        depths, dims = list(arch['depths']), list(arch['dims'])
+        for key, values in (('depths', depths), ('dims', dims)):
+            if len(values) != NUM_STAGES or not all(
+                    isinstance(v, int) and v > 0 for v in values):
+                raise ValueError(f'arch[{key!r}] must be {NUM_STAGES} positive ints, '
+                                 f'got {values}.')
+        return depths, dims, bool(arch.get('v2', False))
+    raise TypeError(f'arch must be a str or a dict, got {type(arch).__name__}.')
+
+
+class LayerNorm2d(nn.LayerNorm):
+    """LayerNorm over the channels of an ``(N, C, H, W)`` tensor.
+
+    Uses ``F.layer_norm`` on the NHWC view: on a channels-last tensor the two permutes
+    are free, and unlike a hand-written mean/var it does not overflow in fp16.
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = x.permute(0, 2, 3, 1)
+        x = F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+        return x.permute(0, 3, 1, 2)
+
+
+class GRN(nn.Module):
+    """Global Response Normalization (ConvNeXt V2) on channels-last ``(N, H, W, C)``.
+
+    Parameters keep the official ``(1, 1, 1, C)`` shape so that official checkpoints load
+    as they are.
+    """
+
+    def __init__(self, dim: int, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.gamma = nn.Parameter(torch.zeros(1, 1, 1, dim))
+        self.beta = nn.Parameter(torch.zeros(1, 1, 1, dim))
+        self.eps = eps
+
+    def forward(self, x: Tensor) -> Tensor:
+        gx = torch.linalg.vector_norm(x, ord=2, dim=(1, 2), keepdim=True)
+        nx = gx / (gx.mean(dim=-1, keepdim=True) + self.eps)
+        return torch.addcmul(self.beta + x, x, self.gamma * nx)
+
+
+def drop_path(x: Tensor, drop_prob: float, training: bool) -> Tensor:
+    """Stochastic depth per sample (written here: mmcv's DropPath would need mmcv)."""
+    if drop_prob == 0.0 or not training:
+        return x
+    keep_prob = 1.0 - drop_prob
+    mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep_prob)
+    return x * mask.div_(keep_prob)
+
+
+class ConvNeXtBlock(nn.Module):
+    """dwconv 7x7 -> LayerNorm -> Linear 4C -> GELU [-> GRN] -> Linear C [-> gamma] + x."""
+
+    def __init__(self, dim: int, drop_path_rate: float = 0.0,
+                 layer_scale_init_value: float = V1_LAYER_SCALE_INIT,
+                 use_grn: bool = False, mlp_ratio: int = 4) -> None:
+        super().__init__()
+        hidden = mlp_ratio * dim
+        self.dwconv = nn.Conv2d(dim, dim, kernel_size=7, padding=3, groups=dim)
+        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.pwconv1 = nn.Linear(dim, hidden)
+        self.act = nn.GELU()
+        self.grn = GRN(hidden) if use_grn else None
+        self.pwconv2 = nn.Linear(hidden, dim)
+        self.gamma = (nn.Parameter(torch.full((dim,), float(layer_scale_init_value)))
+                      if layer_scale_init_value > 0 else None)
+        self.drop_path_rate = drop_path_rate
+
+    def forward(self, x: Tensor) -> Tensor:
+        shortcut = x
+        x = self.dwconv(x).permute(0, 2, 3, 1)  # a free view for channels-last input
+        x = self.act(self.pwconv1(self.norm(x)))
+        if self.grn is not None:
+            x = self.grn(x)
+        x = self.pwconv2(x)
+        if self.gamma is not None:
+            x = x * self.gamma
+        x = drop_path(x.permute(0, 3, 1, 2), self.drop_path_rate, self.training)
+        return shortcut + x
+
+    def extra_repr(self) -> str:
+        return f'drop_path_rate={self.drop_path_rate:.3f}'
+
+
+@MODELS.register_module()
+class ConvNeXtBackbone(BaseModule):
+    """ConvNeXt backbone returning one normalised feature map per stage.
+
+    Registered in mmengine's root ``MODELS`` registry, which mmdet's and mmseg's
+    ``MODELS`` search as their parent: ``type='ConvNeXtBackbone'`` builds from either
+    without this module importing mmdet or mmseg.
+
+    Args:
+        arch (str | dict): A V1 name (``tiny, small, base, large, xlarge``), a V2 name
+            (``v2-atto, v2-femto, v2-pico, v2-nano, v2-tiny, v2-base, v2-large,
+            v2-huge``) or ``dict(depths=[4 ints], dims=[4 ints], v2=False)``.
+            Defaults to ``'tiny'``.
+        in_channels (int): Input channels. Defaults to 3.
+        out_indices (Sequence[int]): Stages whose features are returned, each in 0..3
+            (strides 4, 8, 16, 32). Defaults to all four.
+        drop_path_rate (float): Stochastic-depth rate of the last block; it rises
+            linearly from 0 over all blocks. Defaults to 0.
+        layer_scale_init_value (float, optional): Initial layer-scale ``gamma``;
+            0 disables it. ``None`` uses the arch's default (1e-6 for V1, none for V2).
+        use_grn (bool, optional): Global Response Normalization in each block.
+            ``None`` uses the arch's default (on for V2, off for V1).
+        frozen_stages (int): -1 freezes nothing, 0 the stem only, k >= 1 the stem and
+            the first k stages with their downsampling layers (the mmpretrain and
+            mmdet ResNet count). Frozen parts get no gradients and stay in eval mode
+            (so stochastic depth is off there). The per-stage output norms ``norm{i}``
+            are never frozen: they belong to the interface with the neck and are
+            freshly initialised when a classification checkpoint is loaded, so they
+            must be trained. Defaults to -1.
+        with_cp (bool): Gradient checkpointing per block: less memory, same gradients,
+            about one extra forward pass of compute. Defaults to False.
+        init_cfg (dict | list[dict], optional): mmengine init config. Defaults to
+            truncated-normal (std 0.02) convs and linears with zero bias, as officially.
+
+    Input sizes that are not multiples of 32 are accepted: every downsampling floors,
+    so an ``H x W`` input gives ``floor(H/4)``, then ``floor(H/8)`` (= floor of half the
+    previous size), ``floor(H/16)`` and ``floor(H/32)``; up to 3 bottom rows and right
+    columns are dropped by the stem and one more at each odd size later (pad to 32, as
+    mmdet's ``size_divisor=32`` does, to keep every pixel).
+    """
+
+    def __init__(self,
+                 arch: Union[str, dict] = 'tiny',
+                 in_channels: int = 3,
+                 out_indices: Sequence[int] = (0, 1, 2, 3),
+                 drop_path_rate: float = 0.0,
+                 layer_scale_init_value: Optional[float] = None,
+                 use_grn: Optional[bool] = None,
+                 frozen_stages: int = -1,
+                 with_cp: bool = False,
+                 init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
+        if init_cfg is None:
+            init_cfg = [
+                dict(type='TruncNormal', layer=['Conv2d', 'Linear'], std=0.02, bias=0.0),
+                dict(type='Constant', layer=['LayerNorm'], val=1.0, bias=0.0),
+            ]
+        super().__init__(init_cfg=init_cfg)
+        depths, dims, is_v2 = resolve_arch(arch)
+        if isinstance(out_indices, int):
+            out_indices = (out_indices,)
+        out_indices = tuple(out_indices)
+        if (not out_indices or len(set(out_indices)) != len(out_indices)
+                or not all(isinstance(i, int) and 0 <= i < NUM_STAGES
+                           for i in out_indices)):
+            raise ValueError(f'out_indices must be distinct stage indices in '
+                             f'0..{NUM_STAGES - 1} (strides 4, 8, 16, 32), '
+                             f'got {out_indices}.')
+        if not isinstance(frozen_stages, int) or not -1 <= frozen_stages <= NUM_STAGES:
+            raise ValueError(f'frozen_stages must be an int in -1..{NUM_STAGES} (-1: none, '
+                             f'0: stem, k: stem and first k stages), got {frozen_stages!r}.')
+        if not 0.0 <= drop_path_rate < 1.0:
+            raise ValueError(f'drop_path_rate must be in [0, 1), got {drop_path_rate}.')
+        if layer_scale_init_value is None:
+            layer_scale_init_value = 0.0 if is_v2 else V1_LAYER_SCALE_INIT
+        if layer_scale_init_value < 0:
+            raise ValueError(f'layer_scale_init_value must be >= 0 (0 disables layer '
+                             f'scale), got {layer_scale_init_value}.')
+        if use_grn is None:
+            use_grn = is_v2
+
+        self.arch = arch
+        self.depths = depths
+        self.dims = dims
+        self.in_channels = in_channels
+        self.out_indices = tuple(sorted(out_indices))
+        self.use_grn = use_grn
+        self.frozen_stages = frozen_stages
+        self.with_cp = with_cp
+
+        self.downsample_layers = nn.ModuleList([
+            nn.Sequential(nn.Conv2d(in_channels, dims[0], kernel_size=4, stride=4),
+                          LayerNorm2d(dims[0], eps=1e-6))
+        ])
+        for i in range(1, NUM_STAGES):
+            self.downsample_layers.append(
+                nn.Sequential(LayerNorm2d(dims[i - 1], eps=1e-6),
+                              nn.Conv2d(dims[i - 1], dims[i], kernel_size=2, stride=2)))
+
+        rates = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
+        self.stages = nn.ModuleList()
+        for i in range(NUM_STAGES):
+            first = sum(depths[:i])
+            self.stages.append(nn.Sequential(*[
+                ConvNeXtBlock(dims[i], rates[first + j], layer_scale_init_value, use_grn)
+                for j in range(depths[i])
+            ]))
+        # One output norm per stage; all four exist so that checkpoints always match.
+        for i in range(NUM_STAGES):
+            self.add_module(f'norm{i}', LayerNorm2d(dims[i], eps=1e-6))
+
+        self._freeze_stages()
+
+    @property
+    def out_channels(self) -> List[int]:
+        """Channels of each returned feature map (to set a neck's ``in_channels``)."""
+        return [self.dims[i] for i in self.out_indices]
+
+    def _frozen_modules(self) -> List[nn.Module]:
+        if self.frozen_stages < 0:
+            return []
+        modules: List[nn.Module] = [self.downsample_layers[0]]
+        for i in range(self.frozen_stages):
+            if i > 0:
+                modules.append(self.downsample_layers[i])
+            modules.append(self.stages[i])
+        return modules
+
+    def _freeze_stages(self) -> None:
+        for module in self._frozen_modules():
+            module.eval()
+            for param in module.parameters():
+                param.requires_grad = False
+
+    def train(self, mode: bool = True) -> 'ConvNeXtBackbone':
+        """Switch mode, keeping frozen parts in eval mode."""
+        super().train(mode)
+        self._freeze_stages()
+        return self
+
+    def _check_input(self, x: Tensor) -> None:
+        if x.dim() != 4:
+            raise ValueError(f'ConvNeXtBackbone expects a 4-D (N, {self.in_channels}, H, W) '
+                             f'tensor, got shape {tuple(x.shape)}.')
+        if x.shape[1] != self.in_channels:
+            raise ValueError(f'ConvNeXtBackbone expects {self.in_channels} input channels '
+                             f'(N, {self.in_channels}, H, W), got shape {tuple(x.shape)}.')
+        if x.shape[2] < MIN_INPUT_SIZE or x.shape[3] < MIN_INPUT_SIZE:
+            raise ValueError(f'ConvNeXtBackbone downsamples by {MIN_INPUT_SIZE}: H and W must '
+                             f'be >= {MIN_INPUT_SIZE}, got shape {tuple(x.shape)}.')
+
+    def forward(self, x: Tensor) -> Tuple[Tensor, ...]:
+        """Return the normed feature maps of ``out_indices`` (strides 4, 8, 16, 32)."""
+        self._check_input(x)
+        x = x.contiguous(memory_format=torch.channels_last)
+        outs = []
+        last = self.out_indices[-1]
+        for i in range(last + 1):
+            x = self.downsample_layers[i](x)
+            stage = self.stages[i]
+            if self.with_cp and self.training and x.requires_grad:
+                for block in stage:
+                    x = cp.checkpoint(block, x, use_reentrant=False)
+            else:
+                x = stage(x)
+            if i in self.out_indices:
+                outs.append(getattr(self, f'norm{i}')(x))
+        return tuple(outs)
