@@ -48,6 +48,11 @@ ARCH_SETTINGS: Dict[str, Tuple[Tuple[int, ...], Tuple[int, ...], bool]] = {
 NUM_STAGES = 4
 #: Total downsampling: the 4x4 stem and three 2x2 downsampling layers.
 MIN_INPUT_SIZE = 32
+#: The official initialisation: truncated-normal convs and linears, unit LayerNorms.
+DEFAULT_INIT_CFG = [
+    dict(type='TruncNormal', layer=['Conv2d', 'Linear'], std=0.02, bias=0.0),
+    dict(type='Constant', layer=['LayerNorm'], val=1.0, bias=0.0),
+]
 #: Layer-scale init of the V1 recipe; V2 uses no layer scale.
 V1_LAYER_SCALE_INIT = 1e-6
 
@@ -188,6 +193,9 @@ class ConvNeXtBackbone(BaseModule):
             about one extra forward pass of compute. Defaults to False.
         init_cfg (dict | list[dict], optional): mmengine init config. Defaults to
             truncated-normal (std 0.02) convs and linears with zero bias, as officially.
+            ``dict(type='Pretrained', checkpoint=PATH)`` takes a checkpoint in any
+            published layout (official, timm, torchvision, mmpretrain, V1 or V2) with
+            no conversion step; see :mod:`convnext_backbone.checkpoint`.
 
     Input sizes that are not multiples of 32 are accepted: every downsampling floors,
     so an ``H x W`` input gives ``floor(H/4)``, then ``floor(H/8)`` (= floor of half the
@@ -206,12 +214,7 @@ class ConvNeXtBackbone(BaseModule):
                  frozen_stages: int = -1,
                  with_cp: bool = False,
                  init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
-        if init_cfg is None:
-            init_cfg = [
-                dict(type='TruncNormal', layer=['Conv2d', 'Linear'], std=0.02, bias=0.0),
-                dict(type='Constant', layer=['LayerNorm'], val=1.0, bias=0.0),
-            ]
-        super().__init__(init_cfg=init_cfg)
+        super().__init__(init_cfg=init_cfg if init_cfg is not None else DEFAULT_INIT_CFG)
         depths, dims, is_v2 = resolve_arch(arch)
         if isinstance(out_indices, int):
             out_indices = (out_indices,)
@@ -253,7 +256,8 @@ class ConvNeXtBackbone(BaseModule):
                 nn.Sequential(LayerNorm2d(dims[i - 1], eps=1e-6),
                               nn.Conv2d(dims[i - 1], dims[i], kernel_size=2, stride=2)))
 
-        rates = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
+        total = sum(depths)
+        rates = [drop_path_rate * i / max(total - 1, 1) for i in range(total)]
         self.stages = nn.ModuleList()
         for i in range(NUM_STAGES):
             first = sum(depths[:i])
@@ -293,6 +297,31 @@ class ConvNeXtBackbone(BaseModule):
         super().train(mode)
         self._freeze_stages()
         return self
+
+    def init_weights(self) -> None:
+        """Initialise, then load a ``Pretrained`` checkpoint with the layout-aware loader.
+
+        mmengine's ``PretrainedInit`` only unwraps ``state_dict`` and loads non-strictly;
+        the project's loader takes every published layout and refuses a wrong arch.
+        """
+        configs = self.init_cfg if isinstance(self.init_cfg, list) else [self.init_cfg]
+        pretrained = [c for c in configs if c and c.get('type') == 'Pretrained']
+        if not pretrained:
+            super().init_weights()
+            return
+        if len(pretrained) > 1:
+            raise ValueError(f'init_cfg has {len(pretrained)} Pretrained entries; give one.')
+        if 'checkpoint' not in pretrained[0]:
+            raise ValueError("init_cfg=dict(type='Pretrained') needs checkpoint=PATH.")
+        others = [c for c in configs if c not in pretrained]
+        full_cfg = self.init_cfg
+        self.init_cfg = others or DEFAULT_INIT_CFG
+        try:
+            super().init_weights()
+        finally:
+            self.init_cfg = full_cfg
+        from ..checkpoint import load_pretrained  # the checkpoint package imports models
+        load_pretrained(self, pretrained[0]['checkpoint'])
 
     def _check_input(self, x: Tensor) -> None:
         if x.dim() != 4:

@@ -1,0 +1,57 @@
+"""Let ``torch.load(weights_only=True)`` read the checkpoints mmengine saves, for resume.
+
+torch >= 2.6 loads with ``weights_only=True`` by default and mmengine 0.10.7 does not
+allowlist what its own checkpoints contain, so ``resume=True`` fails with
+``Unsupported global: mmengine.logging.history_buffer.HistoryBuffer``. This module
+allowlists exactly what ``torch.serialization.get_unsafe_globals_in_checkpoint`` lists
+for an mmengine training checkpoint:
+
+- ``HistoryBuffer`` (the message hub's logged scalars), rebuilt from its ``__dict__``;
+- numpy arrays, dtypes and scalars inside it (data only: ``_reconstruct``, ``ndarray``,
+  ``dtype``, ``scalar`` and the dtype classes);
+- ``builtins.getattr``, which pickle uses to refer to ``HistoryBuffer.min`` and the
+  other statistics functions. The real ``getattr`` would open a path to any attribute
+  of any object, so it is mapped to :func:`_history_buffer_getattr`, which answers only
+  ``HistoryBuffer``'s statistics methods and refuses everything else.
+
+Nothing falls back to ``weights_only=False``.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from mmengine.logging.history_buffer import HistoryBuffer
+
+_STATISTICS = ('min', 'max', 'current', 'mean')
+
+
+def _history_buffer_getattr(obj: Any, name: str) -> Callable:
+    """``getattr`` restricted to ``HistoryBuffer``'s statistics methods."""
+    allowed = set(_STATISTICS) | set(HistoryBuffer._statistics_methods)
+    if obj is HistoryBuffer and name in allowed and callable(getattr(HistoryBuffer, name)):
+        return getattr(HistoryBuffer, name)
+    raise RuntimeError(f'Refused getattr({obj!r}, {name!r}) while loading a checkpoint: '
+                       f'only HistoryBuffer statistics methods are allowed.')
+
+
+def _numpy_globals() -> list:
+    core = getattr(np, '_core', None) or np.core
+    multiarray = core.multiarray
+    globals_ = [np.ndarray, np.dtype]
+    for name in ('_reconstruct', 'scalar'):
+        func = getattr(multiarray, name)
+        # Checkpoints name them numpy._core.* (numpy 2) or numpy.core.* (numpy 1).
+        globals_ += [(func, f'numpy._core.multiarray.{name}'),
+                     (func, f'numpy.core.multiarray.{name}')]
+    globals_ += [type(np.dtype(t)) for t in
+                 (np.float64, np.float32, np.float16, np.int64, np.int32, np.uint8,
+                  np.bool_)]
+    return globals_
+
+
+def allow_mmengine_checkpoints() -> None:
+    """Register the allowlist with torch (idempotent)."""
+    torch.serialization.add_safe_globals(
+        [HistoryBuffer, (_history_buffer_getattr, 'builtins.getattr')] + _numpy_globals())

@@ -1,0 +1,203 @@
+"""ConvNeXtBackbone against outside truths: reference outputs, published sizes, mmdet/mmseg."""
+import itertools
+
+import pytest
+import torch
+
+from convnext_backbone import ARCH_SETTINGS, ConvNeXtBackbone
+from conftest import VERSIONS, expected, fixture_arch, fixture_dir
+
+TINY_ARCH = dict(depths=[1, 1, 2, 1], dims=[8, 16, 24, 32])
+
+
+def official_detection_backbone_state(version):
+    ckpt = torch.load(fixture_dir(version) / 'official_detection.pth', weights_only=True)
+    return {k[len('backbone.'):]: v for k, v in ckpt['state_dict'].items()
+            if k.startswith('backbone.')}
+
+
+@pytest.mark.parametrize('version', VERSIONS)
+def test_official_detection_weights_reproduce_reference_outputs(version):
+    model = ConvNeXtBackbone(arch=fixture_arch(version)).eval()
+    # Official names: the checkpoint loads strictly, without renaming.
+    model.load_state_dict(official_detection_backbone_state(version), strict=True)
+    ref = expected(version)
+    with torch.no_grad():
+        outs = model(ref['input'])
+    assert len(outs) == 4
+    for out, want in zip(outs, ref['stage_outputs_normed']):
+        assert out.shape == want.shape
+        torch.testing.assert_close(out, want, atol=1e-4, rtol=0)
+
+
+# Published sizes with a 1000-class head (timm's counts; ConvNeXt V2 paper Table 8).
+PUBLISHED_PARAMS_M = {
+    'tiny': (28.59, 0.01), 'small': (50.22, 0.01), 'base': (88.59, 0.01),
+    'large': (197.77, 0.01), 'xlarge': (350.20, 0.01),
+    'v2-atto': (3.7, 0.05), 'v2-femto': (5.2, 0.05), 'v2-pico': (9.1, 0.05),
+    'v2-nano': (15.6, 0.05), 'v2-tiny': (28.6, 0.05), 'v2-base': (89.0, 0.5),
+    'v2-large': (198.0, 0.5), 'v2-huge': (660.0, 0.5),
+}
+
+
+@pytest.mark.parametrize('arch', sorted(PUBLISHED_PARAMS_M))
+def test_parameter_count_matches_published(arch):
+    with torch.device('meta'):
+        model = ConvNeXtBackbone(arch)
+    total = sum(p.numel() for p in model.parameters())
+    out_norms = sum(p.numel() for i in range(4) for p in getattr(model, f'norm{i}').parameters())
+    c = model.dims[-1]
+    classifier = total - out_norms + 2 * c + (c * 1000 + 1000)  # final LN + linear head
+    published, tolerance = PUBLISHED_PARAMS_M[arch]
+    assert abs(classifier / 1e6 - published) <= tolerance, (arch, classifier)
+
+
+def test_tiny_backbone_is_27_8m_without_head():
+    model = ConvNeXtBackbone('tiny')
+    assert round(sum(p.numel() for p in model.parameters()) / 1e6, 1) == 27.8
+
+
+def test_v2_archs_use_grn_and_no_layer_scale():
+    v2 = ConvNeXtBackbone('v2-atto')
+    assert v2.stages[0][0].grn is not None and v2.stages[0][0].gamma is None
+    v1 = ConvNeXtBackbone(TINY_ARCH)
+    assert v1.stages[0][0].grn is None
+    assert torch.all(v1.stages[0][0].gamma == 1e-6)
+    custom = ConvNeXtBackbone(TINY_ARCH, use_grn=True, layer_scale_init_value=1.0)
+    assert custom.stages[0][0].grn is not None and torch.all(custom.stages[0][0].gamma == 1)
+
+
+ALL_SUBSETS = [s for r in range(1, 5) for s in itertools.combinations(range(4), r)]
+
+
+@pytest.mark.parametrize('out_indices', ALL_SUBSETS)
+def test_every_out_indices_subset(out_indices):
+    model = ConvNeXtBackbone(TINY_ARCH, out_indices=out_indices).eval()
+    x = torch.randn(2, 3, 64, 96)
+    with torch.no_grad():
+        outs = model(x)
+    assert len(outs) == len(out_indices)
+    assert model.out_channels == [TINY_ARCH['dims'][i] for i in out_indices]
+    for out, i in zip(outs, out_indices):
+        stride = 4 * 2 ** i
+        assert out.shape == (2, TINY_ARCH['dims'][i], 64 // stride, 96 // stride)
+
+
+def test_outputs_are_the_same_features_for_any_subset():
+    model = ConvNeXtBackbone(TINY_ARCH).eval()
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        full = model(x)
+        model.out_indices = (1, 3)
+        part = model(x)
+    torch.testing.assert_close(part[0], full[1])
+    torch.testing.assert_close(part[1], full[3])
+
+
+@pytest.mark.parametrize('hw,expected_sizes', [
+    ((100, 70), [(25, 17), (12, 8), (6, 4), (3, 2)]),
+    ((32, 33), [(8, 8), (4, 4), (2, 2), (1, 1)]),
+])
+def test_sizes_not_multiple_of_32_floor_at_each_stride(hw, expected_sizes):
+    model = ConvNeXtBackbone(TINY_ARCH).eval()
+    with torch.no_grad():
+        outs = model(torch.randn(1, 3, *hw))
+    assert [tuple(o.shape[2:]) for o in outs] == expected_sizes
+
+
+@pytest.mark.parametrize('frozen_stages', [-1, 0, 1, 2, 3, 4])
+def test_frozen_stages(frozen_stages):
+    model = ConvNeXtBackbone(TINY_ARCH, frozen_stages=frozen_stages, drop_path_rate=0.2)
+    model.train()
+    sum(o.sum() for o in model(torch.randn(2, 3, 64, 64))).backward()
+    frozen = set()
+    if frozen_stages >= 0:
+        frozen.add('downsample_layers.0.')
+    for i in range(max(frozen_stages, 0)):
+        frozen.update({f'downsample_layers.{i}.', f'stages.{i}.'})
+    for name, param in model.named_parameters():
+        is_frozen = any(name.startswith(p) for p in frozen)
+        assert param.requires_grad != is_frozen, name
+        assert (param.grad is None) == is_frozen, name
+    for name, module in model.named_modules():
+        if any(f'{name}.'.startswith(p) for p in frozen):
+            assert not module.training, name  # kept in eval mode across train()
+    # The per-stage output norms stay trainable.
+    assert all(getattr(model, f'norm{i}').weight.grad is not None for i in range(4))
+    assert model.norm0.training
+
+
+def test_with_cp_gives_the_same_gradients():
+    torch.manual_seed(1)
+    plain = ConvNeXtBackbone(TINY_ARCH, layer_scale_init_value=1.0)
+    checkpointed = ConvNeXtBackbone(TINY_ARCH, layer_scale_init_value=1.0, with_cp=True)
+    checkpointed.load_state_dict(plain.state_dict())
+    x = torch.randn(2, 3, 64, 64)
+    grads = []
+    for model in (plain, checkpointed):
+        model.train()
+        model.zero_grad()
+        outs = model(x)
+        sum((o ** 2).mean() for o in outs).backward()
+        grads.append({n: p.grad.clone() for n, p in model.named_parameters()})
+    assert grads[0].keys() == grads[1].keys()
+    for name in grads[0]:
+        torch.testing.assert_close(grads[1][name], grads[0][name], atol=1e-6, rtol=1e-5)
+
+
+def test_drop_path_rate_rises_linearly_over_all_blocks():
+    model = ConvNeXtBackbone(TINY_ARCH, drop_path_rate=0.4)
+    rates = [b.drop_path_rate for stage in model.stages for b in stage]
+    assert rates == pytest.approx([0.0, 0.1, 0.2, 0.3, 0.4])
+
+
+@pytest.mark.parametrize('scope', ['mmdet', 'mmseg'])
+def test_builds_from_mmdet_and_mmseg_registries(scope):
+    from mmengine.config import Config
+    from mmengine.utils import import_modules_from_strings
+    if scope == 'mmdet':
+        from mmdet.registry import MODELS
+    else:
+        from mmseg.registry import MODELS
+    cfg = Config(dict(custom_imports=dict(imports=['convnext_backbone'])))
+    import_modules_from_strings(**cfg.custom_imports)
+    model = MODELS.build(dict(type='ConvNeXtBackbone', arch='tiny', out_indices=(0, 1, 2, 3)))
+    assert isinstance(model, ConvNeXtBackbone) and model.dims == [96, 192, 384, 768]
+
+
+# ---- bad input and bad configuration: clear messages -------------------------------------
+
+@pytest.mark.parametrize('shape,pattern', [
+    ((3, 64, 64), r'4-D .*got shape \(3, 64, 64\)'),
+    ((1, 1, 64, 64), r'3 input channels.*got shape \(1, 1, 64, 64\)'),
+    ((1, 3, 31, 64), r'H and W must be >= 32, got shape \(1, 3, 31, 64\)'),
+    ((1, 3, 64, 16), r'H and W must be >= 32, got shape \(1, 3, 64, 16\)'),
+])
+def test_bad_input_shapes(shape, pattern):
+    model = ConvNeXtBackbone(TINY_ARCH)
+    with pytest.raises(ValueError, match=pattern):
+        model(torch.randn(*shape))
+
+
+@pytest.mark.parametrize('kwargs,pattern', [
+    (dict(arch='huge'), r"Unknown ConvNeXt arch 'huge'.*'v2-huge'"),
+    (dict(arch=dict(depths=[1, 1, 1], dims=[8, 16, 32, 64])), r"arch\['depths'\] must be 4"),
+    (dict(arch=dict(depth=[1, 1, 1, 1])), r'needs exactly the keys depths and dims'),
+    (dict(out_indices=(0, 4)), r'out_indices must be .* 0\.\.3'),
+    (dict(out_indices=()), r'out_indices must be'),
+    (dict(frozen_stages=5), r'frozen_stages must be an int in -1\.\.4'),
+    (dict(frozen_stages=-2), r'frozen_stages must be an int in -1\.\.4'),
+    (dict(drop_path_rate=-0.1), r'drop_path_rate must be in \[0, 1\)'),
+    (dict(layer_scale_init_value=-1.0), r'layer_scale_init_value must be >= 0'),
+])
+def test_bad_constructor_values(kwargs, pattern):
+    kwargs.setdefault('arch', TINY_ARCH)
+    with pytest.raises(ValueError, match=pattern):
+        ConvNeXtBackbone(**kwargs)
+
+
+def test_arch_names_listed_in_error():
+    with pytest.raises(ValueError) as err:
+        ConvNeXtBackbone('tinyy')
+    for name in ARCH_SETTINGS:
+        assert name in str(err.value)
