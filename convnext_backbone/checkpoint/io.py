@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import socket
 import zipfile
 from typing import Any
@@ -69,17 +70,15 @@ def read_checkpoint(path: str) -> Any:
     try:
         return torch.load(path, map_location='cpu', weights_only=True)
     except pickle.UnpicklingError as err:
-        if 'Weights only load failed' in str(err):
-            reason = str(err).split('\n')
-            hint = next((line.strip() for line in reason
-                         if 'Unsupported global' in line or 'GLOBAL' in line), reason[0])
+        found = re.search(r'Unsupported (global|class): (GLOBAL )?([\w.]+)', str(err))
+        if found:
             raise CheckpointError(
-                f'Refused to load {path!r}: it contains Python objects that only code '
-                f'execution could rebuild ({hint}). Nothing was executed. A weights '
+                f'Refused to load {path!r}: it references {found[3]}, a Python object that '
+                f'only code execution could rebuild. Nothing was executed. A weights '
                 f'checkpoint holds only tensors and plain containers; if you trust the '
                 f'source, re-save just its state_dict with torch.save.') from None
-        raise CheckpointError(f'Checkpoint {path!r} is corrupt or not a PyTorch checkpoint '
-                              f'({err}).') from None
+        raise CheckpointError(f'Checkpoint {path!r} is truncated or corrupt (unreadable '
+                              f'pickle data). Download or copy it again.') from None
     except (RuntimeError, EOFError, zipfile.BadZipFile) as err:
         raise CheckpointError(f'Checkpoint {path!r} is truncated or corrupt ({err}). '
                               f'Download or copy it again.') from None

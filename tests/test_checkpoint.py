@@ -1,0 +1,213 @@
+"""Loading every published layout; refusing wrong, broken and unsafe files; conversion."""
+import pickle
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from convnext_backbone import CheckpointError, ConvNeXtBackbone, load_pretrained
+from convnext_backbone.checkpoint import read_checkpoint
+from conftest import VERSIONS, expected, fixture_arch, fixture_dir, layer_norm_2d
+
+ROOT = Path(__file__).resolve().parents[1]
+LAYOUTS = {
+    'v1': ['official_classification', 'official_detection', 'timm', 'torchvision',
+           'mmpretrain'],
+    'v2': ['official_classification', 'official_detection', 'timm', 'mmpretrain'],
+}
+CASES = [(v, layout) for v in VERSIONS for layout in LAYOUTS[v]]
+
+
+def pretrained_backbone(version, path, **kwargs):
+    model = ConvNeXtBackbone(arch=fixture_arch(version),
+                             init_cfg=dict(type='Pretrained', checkpoint=str(path)), **kwargs)
+    model.init_weights()
+    return model.eval()
+
+
+@pytest.mark.parametrize('version,layout', CASES)
+def test_every_layout_reproduces_reference_outputs(version, layout):
+    model = pretrained_backbone(version, fixture_dir(version) / f'{layout}.pth')
+    ref = expected(version)
+    with torch.no_grad():
+        outs = model(ref['input'])
+    if layout == 'official_detection':
+        wants = ref['stage_outputs_normed']  # its per-stage norms are in the file
+    else:
+        # No per-stage norms in the file: norm{i} keep their unit initialisation.
+        wants = [layer_norm_2d(o) for o in ref['stage_outputs']]
+    for out, want in zip(outs, wants):
+        torch.testing.assert_close(out, want, atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize('version,layout', CASES)
+def test_load_report(version, layout, caplog):
+    model = ConvNeXtBackbone(arch=fixture_arch(version))
+    report = load_pretrained(model, fixture_dir(version) / f'{layout}.pth')
+    assert report.layout == layout.replace('_', '-')
+    assert len(report.loaded) + len(report.missing) == len(model.state_dict())
+    if layout == 'official_detection':
+        assert report.missing == [] and all(k.startswith('neck.') for k in report.ignored)
+    else:
+        assert sorted(report.missing) == sorted(
+            f'norm{i}.{p}' for i in range(4) for p in ('weight', 'bias'))
+        assert report.ignored  # the classification head / final norm
+    assert 'kept at their' in report.summary() or not report.missing
+
+
+def test_plain_state_dict_and_module_prefix(tmp_path):
+    source = ConvNeXtBackbone(arch=fixture_arch('v1'))
+    path = tmp_path / 'plain.pth'
+    torch.save({f'module.{k}': v for k, v in source.state_dict().items()}, path)
+    model = ConvNeXtBackbone(arch=fixture_arch('v1'))
+    report = load_pretrained(model, path)
+    assert report.missing == []
+    for k, v in model.state_dict().items():
+        torch.testing.assert_close(v, source.state_dict()[k])
+
+
+def test_wrong_arch_is_refused_before_loading():
+    model = ConvNeXtBackbone(arch=dict(depths=[2, 2, 3, 2], dims=[16, 32, 64, 128]))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(CheckpointError) as err:
+        load_pretrained(model, fixture_dir('v1') / 'timm.pth')
+    message = str(err.value)
+    assert "'downsample_layers.0.0.weight' has shape (8, 3, 4, 4) in the checkpoint but " \
+           "(16, 3, 4, 4) in the backbone" in message
+    assert 'looks like a custom V1 arch dict(depths=[2, 2, 3, 2], dims=[8, 16, 32, 64]' in message
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, before[k]), k  # nothing loaded
+
+
+def test_wrong_depth_names_the_extra_block():
+    model = ConvNeXtBackbone(arch=dict(depths=[2, 2, 2, 2], dims=[8, 16, 32, 64]))
+    with pytest.raises(CheckpointError, match=r"'stages\.2\.2\..*lacks.*looks like a custom "
+                                              r"V1 arch dict\(depths=\[2, 2, 3, 2\]"):
+        load_pretrained(model, fixture_dir('v1') / 'official_classification.pth')
+
+
+def test_named_arch_is_recognised(tmp_path):
+    tiny = ConvNeXtBackbone('tiny')
+    path = tmp_path / 'tiny.pth'
+    torch.save({'model': tiny.state_dict()}, path)
+    with pytest.raises(CheckpointError, match=r"looks like 'tiny'"):
+        load_pretrained(ConvNeXtBackbone('small'), path)
+
+
+@pytest.mark.parametrize('ckpt,model_version,pattern', [
+    ('v2', 'v1', r'ConvNeXt V2 \(GRN\) checkpoint but the backbone is ConvNeXt V1'),
+    ('v1', 'v2', r'ConvNeXt V1 checkpoint but the backbone is ConvNeXt V2 \(GRN\)'),
+])
+def test_v1_v2_mix_has_its_own_message(ckpt, model_version, pattern):
+    model = ConvNeXtBackbone(arch=fixture_arch(model_version))
+    with pytest.raises(CheckpointError, match=pattern):
+        load_pretrained(model, fixture_dir(ckpt) / 'official_classification.pth')
+
+
+def test_missing_file_names_the_path(tmp_path):
+    path = tmp_path / 'nope.pth'
+    with pytest.raises(FileNotFoundError, match=f'Checkpoint file not found: .*nope.pth'):
+        pretrained_backbone('v1', path)
+
+
+def test_truncated_file(tmp_path):
+    data = (fixture_dir('v1') / 'timm.pth').read_bytes()
+    path = tmp_path / 'truncated.pth'
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match=r'truncated.pth.* truncated or corrupt'):
+        pretrained_backbone('v1', path)
+
+
+def test_corrupt_file(tmp_path):
+    data = bytearray((fixture_dir('v1') / 'timm.pth').read_bytes())
+    data[2000:6000] = b'\0' * 4000  # damaged in the middle
+    path = tmp_path / 'corrupt.pth'
+    path.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match=r'corrupt.pth.*(truncated or corrupt|corrupt)'):
+        pretrained_backbone('v1', path)
+
+
+def test_not_a_checkpoint(tmp_path):
+    path = tmp_path / 'notes.txt'
+    path.write_text('these are not weights\n')
+    with pytest.raises(CheckpointError, match=r'notes.txt.* is not a PyTorch checkpoint'):
+        pretrained_backbone('v1', path)
+
+
+def test_checkpoint_of_another_model(tmp_path):
+    path = tmp_path / 'resnet.pth'
+    torch.save({'state_dict': {'conv1.weight': torch.zeros(64, 3, 7, 7)}}, path)
+    with pytest.raises(CheckpointError, match=r'resnet.pth is not a ConvNeXt checkpoint'):
+        pretrained_backbone('v1', path)
+
+
+class _CreatesFileWhenUnpickled:
+    def __init__(self, target):
+        self.target = target
+
+    def __reduce__(self):
+        return open, (self.target, 'w')
+
+
+def test_malicious_pickle_is_refused_and_nothing_runs(tmp_path):
+    marker = tmp_path / 'pwned'
+    path = tmp_path / 'evil.pth'
+    torch.save({'state_dict': {'x': torch.zeros(1)}, 'payload': _CreatesFileWhenUnpickled(
+        str(marker))}, path)
+    assert not marker.exists()
+    with pytest.raises(CheckpointError, match=r'Refused to load .*evil.pth.*Nothing was '
+                                              r'executed'):
+        read_checkpoint(path)
+    assert not marker.exists()
+
+
+def test_legacy_pickle_with_code_is_refused(tmp_path):
+    marker = tmp_path / 'pwned'
+    path = tmp_path / 'evil_legacy.pth'
+    with open(path, 'wb') as f:
+        pickle.dump(_CreatesFileWhenUnpickled(str(marker)), f, protocol=2)
+    with pytest.raises(CheckpointError):
+        read_checkpoint(path)
+    assert not marker.exists()
+
+
+def test_url_without_network_says_download_and_pass_local_path():
+    with pytest.raises(CheckpointError, match=r'Could not download .*download the file '
+                                              r'elsewhere and pass its local path'):
+        read_checkpoint('http://127.0.0.1:9/convnext_tiny_no_such_file.pth')
+
+
+@pytest.mark.parametrize('version,layout', [('v1', 'torchvision'), ('v2', 'timm'),
+                                            ('v1', 'official_detection')])
+def test_convert_then_load_round_trips(version, layout, tmp_path):
+    src = fixture_dir(version) / f'{layout}.pth'
+    dst = tmp_path / 'converted.pth'
+    result = subprocess.run(
+        [sys.executable, str(ROOT / 'tools' / 'convert_checkpoint.py'), str(src), str(dst),
+         '--verify'], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert 'verify: outputs of SRC and DST agree' in result.stdout
+    saved = torch.load(dst, weights_only=True)
+    assert saved['meta']['source_layout'] == layout.replace('_', '-')
+    assert all(k.startswith('backbone.') for k in saved['state_dict'])
+    model = pretrained_backbone(version, dst)
+    ref = expected(version)
+    with torch.no_grad():
+        outs = model(ref['input'])
+    wants = (ref['stage_outputs_normed'] if layout == 'official_detection'
+             else [layer_norm_2d(o) for o in ref['stage_outputs']])
+    for out, want in zip(outs, wants):
+        torch.testing.assert_close(out, want, atol=1e-4, rtol=0)
+
+
+def test_convert_refuses_wrong_arch(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / 'tools' / 'convert_checkpoint.py'),
+         str(fixture_dir('v1') / 'timm.pth'), str(tmp_path / 'x.pth'), '--arch', 'tiny'],
+        capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode != 0
+    assert 'does not fit this backbone' in result.stderr
+    assert not (tmp_path / 'x.pth').exists()
