@@ -12,9 +12,11 @@ It needs only torch and mmengine.
 from .checkpoint import CheckpointError, load_pretrained
 from .checkpoint.safe_globals import allow_mmengine_checkpoints
 from .models import ARCH_SETTINGS, ConvNeXtBackbone, LayerNorm2d, resolve_arch
+from .optim import ConvNeXtLayerDecayOptimizerConstructor
 
 allow_mmengine_checkpoints()
 
 __version__ = '0.1.0'
-__all__ = ['ARCH_SETTINGS', 'CheckpointError', 'ConvNeXtBackbone', 'LayerNorm2d',
+__all__ = ['ARCH_SETTINGS', 'CheckpointError', 'ConvNeXtBackbone',
+           'ConvNeXtLayerDecayOptimizerConstructor', 'LayerNorm2d',
            'load_pretrained', 'resolve_arch']

@@ -1,0 +1,135 @@
+"""Layer-wise / stage-wise learning-rate decay for any ConvNeXt, from its real depths.
+
+mmdet's and mmseg's ``LearningRateDecayOptimizerConstructor`` hard-code the ConvNeXt-T/S
+block grouping (stage 3 split as ``block_id // 3``), which breaks for V2 sizes and custom
+depths, and they require 'ConvNeXt' in the backbone's class name. This constructor gives
+the same groups for T (6 layers) and S/B/L/XL (12 layers) and generalises to any depths.
+
+Layer ids (``layer_wise``), with ``num_layers`` = L:
+    stem (downsample_layers.0) 0, stage 0 -> 1, downsample 1 and stage 1 -> 2,
+    downsample 2 -> 3, block j of stage 2 (depth d) -> 3 + floor(j * (L - 3) / d),
+    downsample 3 and stage 3 -> L, everything else (output norms, neck, heads) -> L + 1.
+Stage ids (``stage_wise``): downsampling layers 0, stage i -> i + 1, everything else L + 1.
+A parameter with id ``k`` gets ``lr = base_lr * decay_rate ** (L + 1 - k)``.
+
+Without ``num_layers`` it is inferred as ``3 + ceil(d / 3)`` (6 for T, 12 for S/B/L/XL).
+Norm weights, biases, layer scales (``gamma``) and GRN parameters get no weight decay.
+"""
+from __future__ import annotations
+
+import math
+from typing import Dict, List, Optional
+
+from mmengine.logging import print_log
+from mmengine.optim import DefaultOptimWrapperConstructor
+from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS
+from torch import nn
+
+DECAY_TYPES = ('layer_wise', 'stage_wise')
+
+
+def infer_num_layers(depths: List[int]) -> int:
+    """The official grouping: three blocks of stage 2 per layer, plus 3."""
+    return 3 + math.ceil(depths[2] / 3)
+
+
+def layer_id(name: str, depths: List[int], num_layers: int) -> int:
+    """Layer id of a parameter named relative to the detector (``backbone.*``)."""
+    parts = name.split('.')
+    if parts[0] != 'backbone' or len(parts) < 3:
+        return num_layers + 1
+    if parts[1] == 'downsample_layers':
+        return {0: 0, 1: 2, 2: 3}.get(int(parts[2]), num_layers)
+    if parts[1] == 'stages':
+        stage, block = int(parts[2]), int(parts[3])
+        if stage < 2:
+            return stage + 1
+        if stage == 2:
+            return 3 + block * (num_layers - 3) // depths[2]
+        return num_layers
+    return num_layers + 1
+
+
+def stage_id(name: str, num_layers: int) -> int:
+    """Stage id of a parameter named relative to the detector (``backbone.*``)."""
+    parts = name.split('.')
+    if parts[0] == 'backbone' and len(parts) > 2:
+        if parts[1] == 'downsample_layers':
+            return 0
+        if parts[1] == 'stages':
+            return int(parts[2]) + 1
+    return num_layers + 1
+
+
+def no_weight_decay(name: str, param: nn.Parameter) -> bool:
+    """Norms, biases, layer scales and GRN parameters are not decayed."""
+    return param.ndim == 1 or name.endswith('.bias') or '.grn.' in name or \
+        name.endswith('.gamma')
+
+
+@OPTIM_WRAPPER_CONSTRUCTORS.register_module()
+class ConvNeXtLayerDecayOptimizerConstructor(DefaultOptimWrapperConstructor):
+    """Optimizer-wrapper constructor with layer-wise lr decay for ``ConvNeXtBackbone``.
+
+    ``paramwise_cfg`` keys:
+        decay_rate (float): lr multiplier per layer (e.g. 0.95 Mask R-CNN, 0.7 Cascade).
+        decay_type (str): ``'layer_wise'`` (detection) or ``'stage_wise'`` (UperNet).
+        num_layers (int, optional): number of layers; inferred from the depths if omitted.
+    """
+
+    def __init__(self, optim_wrapper_cfg: dict, paramwise_cfg: Optional[dict] = None):
+        paramwise_cfg = dict(paramwise_cfg or {})
+        unknown = set(paramwise_cfg) - {'decay_rate', 'decay_type', 'num_layers'}
+        if unknown:
+            raise ValueError(f'ConvNeXtLayerDecayOptimizerConstructor: unknown paramwise_cfg '
+                             f'keys {sorted(unknown)}; allowed: decay_rate, decay_type, '
+                             f'num_layers.')
+        decay_type = paramwise_cfg.get('decay_type', 'layer_wise')
+        if decay_type not in DECAY_TYPES:
+            raise ValueError(f'decay_type must be one of {DECAY_TYPES}, got {decay_type!r}.')
+        decay_rate = paramwise_cfg.get('decay_rate', 1.0)
+        if not 0 < decay_rate <= 1:
+            raise ValueError(f'decay_rate must be in (0, 1], got {decay_rate}.')
+        num_layers = paramwise_cfg.get('num_layers')
+        if num_layers is not None and (not isinstance(num_layers, int) or num_layers < 4):
+            raise ValueError(f'num_layers must be an int >= 4 (stem, stages 0-1, at least '
+                             f'one group of stage 2, stage 3), got {num_layers!r}.')
+        super().__init__(optim_wrapper_cfg, None)
+        self.decay_type, self.decay_rate, self.num_layers = decay_type, decay_rate, num_layers
+
+    def add_params(self, params: List[dict], module: nn.Module, **kwargs) -> None:
+        backbone = getattr(module, 'backbone', None)
+        depths = getattr(backbone, 'depths', None)
+        if depths is None or len(depths) != 4:
+            raise TypeError(f'ConvNeXtLayerDecayOptimizerConstructor needs a model with a '
+                            f'ConvNeXt backbone at model.backbone (with .depths); got '
+                            f'{type(backbone).__name__}.')
+        num_layers = self.num_layers or infer_num_layers(depths)
+        groups: Dict[str, dict] = {}
+        for name, param in module.named_parameters():
+            if not param.requires_grad:
+                continue
+            decay = not no_weight_decay(name, param)
+            if self.decay_type == 'layer_wise':
+                group_id = layer_id(name, depths, num_layers)
+            else:
+                group_id = stage_id(name, num_layers)
+            key = f'layer_{group_id}_{"decay" if decay else "no_decay"}'
+            if key not in groups:
+                scale = self.decay_rate ** (num_layers + 1 - group_id)
+                groups[key] = dict(params=[], param_names=[], group_name=key, lr_scale=scale,
+                                   lr=scale * self.base_lr)
+                if not decay:
+                    groups[key]['weight_decay'] = 0.0
+                elif self.base_wd is not None:  # else the optimizer's own default
+                    groups[key]['weight_decay'] = self.base_wd
+            groups[key]['params'].append(param)
+            groups[key]['param_names'].append(name)
+        ordered = sorted(groups.values(), key=lambda g: (int(g['group_name'].split('_')[1]),
+                                                         g['group_name']))
+        summary = '\n'.join(
+            f'  {g["group_name"]:<20} lr_scale {g["lr_scale"]:.4f}  weight_decay '
+            f'{g.get("weight_decay", "default")}  {len(g["params"])} params' for g in ordered)
+        print_log(f'ConvNeXt {self.decay_type} lr decay {self.decay_rate} over {num_layers} '
+                  f'layers (depths {list(depths)}):\n{summary}', logger='current')
+        params.extend(ordered)
