@@ -94,7 +94,7 @@ class ConvNeXtLayerDecayOptimizerConstructor(DefaultOptimWrapperConstructor):
         if num_layers is not None and (not isinstance(num_layers, int) or num_layers < 4):
             raise ValueError(f'num_layers must be an int >= 4 (stem, stages 0-1, at least '
                              f'one group of stage 2, stage 3), got {num_layers!r}.')
-        super().__init__(optim_wrapper_cfg, None)
+        super().__init__(optim_wrapper_cfg, paramwise_cfg)
         self.decay_type, self.decay_rate, self.num_layers = decay_type, decay_rate, num_layers
 
     def add_params(self, params: List[dict], module: nn.Module, **kwargs) -> None:

@@ -1,0 +1,100 @@
+"""The layer-decay constructor against mmdet's and mmseg's own, and for odd depths."""
+import pytest
+import torch
+from torch import nn
+
+from convnext_backbone import ConvNeXtBackbone, ConvNeXtLayerDecayOptimizerConstructor
+from convnext_backbone.optim.layer_decay import layer_id
+
+OPTIM = dict(type='OptimWrapper',
+             optimizer=dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.05))
+
+
+class Detector(nn.Module):
+    """Backbone plus a neck-like layer, named as in mmdet/mmseg models."""
+
+    def __init__(self, arch):
+        super().__init__()
+        self.backbone = ConvNeXtBackbone(arch)
+        self.neck = nn.Conv2d(self.backbone.dims[-1], 8, 1)
+
+
+def lr_and_wd_per_param(optim_wrapper, model):
+    names = {id(p): n for n, p in model.named_parameters()}
+    result = {}
+    for group in optim_wrapper.optimizer.param_groups:
+        for p in group['params']:
+            result[names[id(p)]] = (group['lr'], group['weight_decay'])
+    return result
+
+
+@pytest.mark.parametrize('library,arch,decay_type,num_layers,rate', [
+    ('mmdet', 'tiny', 'layer_wise', 6, 0.95),
+    ('mmdet', 'small', 'layer_wise', 12, 0.7),
+    ('mmseg', 'tiny', 'stage_wise', 6, 0.9),
+    ('mmseg', 'base', 'stage_wise', 12, 0.9),
+])
+def test_same_groups_as_openmmlab(library, arch, decay_type, num_layers, rate):
+    if library == 'mmdet':
+        from mmdet.engine.optimizers import LearningRateDecayOptimizerConstructor
+    else:
+        from mmseg.engine.optimizers import LearningRateDecayOptimizerConstructor
+    model = Detector(arch)
+    paramwise = dict(decay_rate=rate, decay_type=decay_type, num_layers=num_layers)
+    theirs = lr_and_wd_per_param(
+        LearningRateDecayOptimizerConstructor(OPTIM, paramwise)(model), model)
+    ours = lr_and_wd_per_param(ConvNeXtLayerDecayOptimizerConstructor(OPTIM, paramwise)(model),
+                               model)
+    inferred = lr_and_wd_per_param(ConvNeXtLayerDecayOptimizerConstructor(
+        OPTIM, dict(decay_rate=rate, decay_type=decay_type))(model), model)
+    assert ours.keys() == theirs.keys() == dict(model.named_parameters()).keys()
+    for name in theirs:
+        assert ours[name] == pytest.approx(theirs[name], rel=1e-12), name
+        assert inferred[name] == pytest.approx(theirs[name], rel=1e-12), name
+
+
+@pytest.mark.parametrize('arch', ['v2-nano', 'v2-atto', 'v2-huge',
+                                  dict(depths=[2, 2, 5, 2], dims=[8, 16, 24, 32])])
+def test_ids_rise_monotonically_and_stay_in_range(arch):
+    with torch.device('meta'):
+        backbone = ConvNeXtBackbone(arch)
+    for num_layers in (None, 4, 6, 12):
+        from convnext_backbone.optim.layer_decay import infer_num_layers
+        layers = num_layers or infer_num_layers(backbone.depths)
+        block_ids = [layer_id(f'backbone.stages.{s}.{b}.dwconv.weight', backbone.depths, layers)
+                     for s in range(4) for b in range(backbone.depths[s])]
+        assert block_ids == sorted(block_ids)
+        assert min(block_ids) == 1 and max(block_ids) == layers
+        downsample_ids = [layer_id(f'backbone.downsample_layers.{i}.1.weight',
+                                   backbone.depths, layers) for i in range(4)]
+        assert downsample_ids == sorted(downsample_ids) and downsample_ids[-1] == layers
+        assert layer_id('neck.conv.weight', backbone.depths, layers) == layers + 1
+
+
+def test_no_weight_decay_for_norms_biases_layer_scales_and_grn():
+    model = Detector(dict(depths=[1, 1, 2, 1], dims=[8, 16, 24, 32], v2=True))
+    model.backbone.stages[0][0].gamma = nn.Parameter(torch.ones(8))
+    wrapper = ConvNeXtLayerDecayOptimizerConstructor(OPTIM, dict(decay_rate=0.8))(model)
+    norm_weights = {f'{m}.weight' for m, module in model.named_modules()
+                    if isinstance(module, nn.LayerNorm)}
+    for name, (_, wd) in lr_and_wd_per_param(wrapper, model).items():
+        no_decay = (name.endswith('.bias') or name in norm_weights or '.grn.' in name
+                    or name.endswith('gamma'))
+        assert wd == (0.0 if no_decay else 0.05), name
+
+
+@pytest.mark.parametrize('paramwise,pattern', [
+    (dict(decay_type='block_wise'), 'decay_type must be one of'),
+    (dict(decay_rate=1.5), r'decay_rate must be in \(0, 1\]'),
+    (dict(num_layers=2), 'num_layers must be an int >= 4'),
+    (dict(decay_rates=0.9), 'unknown paramwise_cfg keys'),
+])
+def test_bad_paramwise_cfg(paramwise, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        ConvNeXtLayerDecayOptimizerConstructor(OPTIM, paramwise)
+
+
+def test_registered_for_mmdet_configs():
+    from mmdet.registry import OPTIM_WRAPPER_CONSTRUCTORS
+    assert OPTIM_WRAPPER_CONSTRUCTORS.get('ConvNeXtLayerDecayOptimizerConstructor') is \
+        ConvNeXtLayerDecayOptimizerConstructor
