@@ -1,0 +1,144 @@
+"""Checks and adjustments the tools make before building anything from a config.
+
+A missing dataset or checkpoint should stop a run at once with the path that was expected
+and how to fix it, not after minutes of building (or deep inside a dataset class).
+"""
+from __future__ import annotations
+
+import os
+import os.path as osp
+from typing import Iterable, List, Tuple
+
+import torch
+from mmengine.config import Config
+from mmengine.logging import print_log
+
+DATASET_HINTS = {
+    'CocoDataset': 'COCO 2017 from https://cocodataset.org/#download (train2017, val2017 '
+                   'and annotations_trainval2017), unpacked as data/coco/{train2017,val2017,'
+                   'annotations}',
+    'ADE20KDataset': 'ADEChallengeData2016.zip from http://sceneparsing.csail.mit.edu/, '
+                     'unpacked as data/ade/ADEChallengeData2016/{images,annotations}',
+}
+
+
+def _leaf_datasets(dataset_cfg) -> Iterable[dict]:
+    """The real datasets inside wrappers (RepeatDataset, ConcatDataset, ...)."""
+    if dataset_cfg is None:
+        return
+    if 'datasets' in dataset_cfg:
+        for inner in dataset_cfg['datasets']:
+            yield from _leaf_datasets(inner)
+    elif 'dataset' in dataset_cfg:
+        yield from _leaf_datasets(dataset_cfg['dataset'])
+    else:
+        yield dataset_cfg
+
+
+def _join(root: str, path: str) -> str:
+    return path if not root or osp.isabs(path) or path.startswith(root) else osp.join(root, path)
+
+
+def missing_dataset_paths(cfg: Config, phases: Tuple[str, ...]) -> List[Tuple[str, str, str]]:
+    """``[(config key, dataset type, missing path), ...]`` for the given phases."""
+    missing = []
+    for phase in phases:
+        loader = cfg.get(f'{phase}_dataloader')
+        if not loader:
+            continue
+        for dataset in _leaf_datasets(loader.get('dataset')):
+            root = dataset.get('data_root', '') or ''
+            paths = [('data_root', root)] if root else []
+            if dataset.get('ann_file'):
+                paths.append(('ann_file', _join(root, dataset['ann_file'])))
+            for key, prefix in (dataset.get('data_prefix') or {}).items():
+                if prefix:
+                    paths.append((f'data_prefix.{key}', _join(root, prefix)))
+            for key, path in paths:
+                if not osp.exists(path):
+                    missing.append((f'{phase}_dataloader.dataset.{key}',
+                                    dataset.get('type', '?'), path))
+        evaluator = cfg.get(f'{phase}_evaluator')
+        for metric in evaluator if isinstance(evaluator, list) else [evaluator]:
+            if isinstance(metric, dict) and metric.get('ann_file'):
+                if not osp.exists(metric['ann_file']):
+                    missing.append((f'{phase}_evaluator.ann_file', metric.get('type', '?'),
+                                    metric['ann_file']))
+    return missing
+
+
+def check_datasets(cfg: Config, phases: Tuple[str, ...]) -> None:
+    """Stop with an actionable message if a dataset the run needs is not on disk."""
+    missing = missing_dataset_paths(cfg, phases)
+    if not missing:
+        return
+    lines = [f'Dataset not found: {len(missing)} path(s) the config expects do not exist '
+             f'(relative to {os.getcwd()}):']
+    lines += [f'  {key} ({kind}): {path}' for key, kind, path in missing]
+    kinds = sorted({kind for _, kind, _ in missing if kind in DATASET_HINTS})
+    for kind in kinds:
+        lines.append(f'Get {kind} data: {DATASET_HINTS[kind]}.')
+    lines.append('Or point the config at your copy, e.g. --cfg-options '
+                 + ' '.join(f'{key.rsplit(".", 1)[0]}.data_root=/path/to/data/'
+                            for key in sorted({k for k, _, _ in missing
+                                               if 'dataloader' in k})))
+    if any('evaluator' in key for key, _, _ in missing):
+        lines.append('  (and the evaluator: --cfg-options val_evaluator.ann_file=... '
+                     'test_evaluator.ann_file=...)')
+    lines.append('For a run on generated data, see configs/demo/ and tools/make_demo_data.py.')
+    raise SystemExit('\n'.join(lines))
+
+
+def _pretrained_checkpoints(node) -> Iterable[str]:
+    if isinstance(node, dict):
+        if node.get('type') == 'Pretrained' and node.get('checkpoint'):
+            yield node['checkpoint']
+        for value in node.values():
+            yield from _pretrained_checkpoints(value)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            yield from _pretrained_checkpoints(value)
+
+
+def check_pretrained(cfg: Config) -> None:
+    """Stop if an ``init_cfg`` names a local checkpoint that does not exist."""
+    for path in _pretrained_checkpoints(cfg.get('model', {})):
+        if not str(path).startswith(('http://', 'https://')) and not osp.isfile(path):
+            raise SystemExit(
+                f'Pretrained checkpoint not found: {path} (model init_cfg). Download it '
+                f'(see the README model zoo for the file each config expects) and put it '
+                f'there, or pass its location: --cfg-options '
+                f'model.backbone.init_cfg.checkpoint=/path/to/file.pth; to train from '
+                f'scratch: --cfg-options model.backbone.init_cfg=None.')
+
+
+def adapt_amp_to_device(cfg: Config) -> None:
+    """Mixed precision needs a GPU in mmengine; on a CPU-only machine run in fp32, loudly."""
+    wrapper = cfg.get('optim_wrapper')
+    if wrapper and wrapper.get('type') == 'AmpOptimWrapper' and not torch.cuda.is_available():
+        wrapper['type'] = 'OptimWrapper'
+        wrapper.pop('loss_scale', None)
+        wrapper.pop('dtype', None)
+        print_log('No CUDA device: AmpOptimWrapper (mixed precision) replaced by OptimWrapper '
+                  '(fp32). Published numbers were trained with AMP on GPUs.',
+                  logger='current', level=30)
+
+
+def prepare_cpu_distributed(cfg: Config) -> None:
+    """Let ``--launcher pytorch`` run on CPU-only machines (gloo), for tests and debugging.
+
+    mmengine 0.10.7's pytorch launcher calls ``torch.cuda.set_device`` and wraps the model
+    in DDP with ``device_ids``, both of which fail without CUDA. Initialising the gloo
+    process group here (mmengine then skips its own init) and clearing ``device_ids``
+    keeps the run on torch.distributed and mmengine's DDP wrapper.
+    """
+    if cfg.get('launcher', 'none') != 'pytorch' or torch.cuda.is_available():
+        return
+    import torch.distributed as dist
+    if not dist.is_initialized():
+        dist.init_process_group(backend='gloo')
+    wrapper = cfg.get('model_wrapper_cfg') or dict(type='MMDistributedDataParallel')
+    wrapper.setdefault('device_ids', None)
+    wrapper.setdefault('broadcast_buffers', False)
+    cfg.model_wrapper_cfg = wrapper
+    cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'

@@ -1,0 +1,74 @@
+"""Every config loads and builds its model with the registered backbone; the recipe values."""
+from pathlib import Path
+
+import pytest
+import torch
+from mmengine.config import Config
+
+from convnext_backbone import ConvNeXtBackbone
+
+CONFIGS = Path(__file__).resolve().parents[1] / 'configs'
+ALL = sorted(p for p in CONFIGS.rglob('*.py') if '_base_' not in p.parts)
+DETECTION = [p for p in ALL if 'rcnn' in p.name]
+
+
+def build_model(cfg):
+    scope = cfg.get('default_scope', 'mmdet')
+    if scope == 'mmdet':
+        from mmdet.registry import MODELS
+        from mmdet.utils import register_all_modules
+    else:
+        from mmseg.registry import MODELS
+        from mmseg.utils import register_all_modules
+    register_all_modules(init_default_scope=True)
+    return MODELS.build(cfg.model)
+
+
+@pytest.mark.parametrize('path', ALL, ids=[p.stem for p in ALL])
+def test_config_builds_model_with_convnext_backbone(path):
+    cfg = Config.fromfile(str(path))
+    cfg.model.backbone.pop('init_cfg', None)  # pretrained files are not shipped
+    with torch.device('meta'):  # XL-size models without allocating their weights
+        model = build_model(cfg)
+    assert isinstance(model.backbone, ConvNeXtBackbone)
+    neck = cfg.model.get('neck')
+    in_channels = neck['in_channels'] if neck else cfg.model.decode_head['in_channels']
+    assert list(in_channels) == model.backbone.dims
+
+
+PUBLISHED = {
+    # config: (arch, drop_path, lr, decay, num_layers)
+    'maskrcnn_convnext_t': ('tiny', 0.4, 1e-4, 0.95, 6),
+    'maskrcnn_convnext_t_1x': ('tiny', 0.4, 1e-4, 0.95, 6),
+    'cascade_maskrcnn_convnext_t': ('tiny', 0.4, 2e-4, 0.7, 6),
+    'cascade_maskrcnn_convnext_s': ('small', 0.6, 2e-4, 0.7, 12),
+    'cascade_maskrcnn_convnext_b': ('base', 0.7, 2e-4, 0.8, 12),
+    'cascade_maskrcnn_convnext_l': ('large', 0.7, 1e-4, 0.7, 12),
+    'cascade_maskrcnn_convnext_xl': ('xlarge', 0.8, 1e-4, 0.7, 12),
+}
+
+
+@pytest.mark.parametrize('name', sorted(PUBLISHED))
+def test_detection_recipe_values(name):
+    cfg = Config.fromfile(str(CONFIGS / f'{name}.py'))
+    arch, drop_path, lr, decay, num_layers = PUBLISHED[name]
+    backbone = cfg.model.backbone
+    assert (backbone.arch, backbone.drop_path_rate, backbone.layer_scale_init_value) == (
+        arch, drop_path, 1.0)
+    assert backbone.init_cfg.type == 'Pretrained' and backbone.init_cfg.checkpoint
+    opt = cfg.optim_wrapper
+    assert opt.type == 'AmpOptimWrapper'
+    assert opt.constructor == 'ConvNeXtLayerDecayOptimizerConstructor'
+    assert (opt.optimizer.type, opt.optimizer.lr, opt.optimizer.weight_decay) == (
+        'AdamW', lr, 0.05)
+    assert opt.paramwise_cfg == dict(decay_rate=decay, decay_type='layer_wise',
+                                     num_layers=num_layers)
+    assert cfg.train_dataloader.batch_size == 2 and cfg.auto_scale_lr.base_batch_size == 16
+    three_x = not name.endswith('_1x')
+    assert cfg.train_cfg.max_epochs == (36 if three_x else 12)
+    pipeline_types = [t['type'] for t in cfg.train_dataloader.dataset.pipeline]
+    assert ('RandomChoice' in pipeline_types) == three_x
+    if name.startswith('cascade'):
+        for head in cfg.model.roi_head.bbox_head:
+            assert (head.num_shared_convs, head.num_shared_fcs) == (4, 1)
+            assert head.norm_cfg.type == 'SyncBN' and head.loss_bbox.type == 'GIoULoss'
