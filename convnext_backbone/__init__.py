@@ -13,10 +13,11 @@ from .checkpoint import CheckpointError, load_pretrained
 from .checkpoint.safe_globals import allow_mmengine_checkpoints
 from .models import ARCH_SETTINGS, ConvNeXtBackbone, LayerNorm2d, resolve_arch
 from .optim import ConvNeXtLayerDecayOptimizerConstructor
+from .hooks import RankProgressHook
 
 allow_mmengine_checkpoints()
 
 __version__ = '0.1.0'
 __all__ = ['ARCH_SETTINGS', 'CheckpointError', 'ConvNeXtBackbone',
            'ConvNeXtLayerDecayOptimizerConstructor', 'LayerNorm2d',
-           'load_pretrained', 'resolve_arch']
+           'RankProgressHook', 'load_pretrained', 'resolve_arch']

@@ -201,3 +201,17 @@ def test_arch_names_listed_in_error():
         ConvNeXtBackbone('tinyy')
     for name in ARCH_SETTINGS:
         assert name in str(err.value)
+
+
+def test_outputs_are_contiguous_nchw_for_mmcv_ops():
+    # mmcv's CPU RoIAlign misreads channels-last input silently; outputs must be NCHW.
+    from mmcv.ops import roi_align
+    model = ConvNeXtBackbone(TINY_ARCH).eval()
+    with torch.no_grad():
+        outs = model(torch.randn(1, 3, 64, 64))
+    assert all(o.is_contiguous() for o in outs)
+    rois = torch.tensor([[0, 1.0, 1.0, 10.0, 12.0]])
+    aligned = roi_align(outs[0], rois, (4, 4), 1.0, 0, 'avg', True)
+    reference = roi_align(outs[0].clone(memory_format=torch.contiguous_format), rois,
+                          (4, 4), 1.0, 0, 'avg', True)
+    torch.testing.assert_close(aligned, reference)

@@ -27,12 +27,14 @@ def build_model(cfg):
 @pytest.mark.parametrize('path', ALL, ids=[p.stem for p in ALL])
 def test_config_builds_model_with_convnext_backbone(path):
     cfg = Config.fromfile(str(path))
-    cfg.model.backbone.pop('init_cfg', None)  # pretrained files are not shipped
+    model_cfg = cfg.model.get('module', cfg.model)  # multi-scale test: SegTTAModel
+    model_cfg.backbone.pop('init_cfg', None)  # pretrained files are not shipped
     with torch.device('meta'):  # XL-size models without allocating their weights
         model = build_model(cfg)
+    model = getattr(model, 'module', model)
     assert isinstance(model.backbone, ConvNeXtBackbone)
-    neck = cfg.model.get('neck')
-    in_channels = neck['in_channels'] if neck else cfg.model.decode_head['in_channels']
+    neck = model_cfg.get('neck')
+    in_channels = neck['in_channels'] if neck else model_cfg.decode_head['in_channels']
     assert list(in_channels) == model.backbone.dims
 
 
@@ -72,3 +74,40 @@ def test_detection_recipe_values(name):
         for head in cfg.model.roi_head.bbox_head:
             assert (head.num_shared_convs, head.num_shared_fcs) == (4, 1)
             assert head.norm_cfg.type == 'SyncBN' and head.loss_bbox.type == 'GIoULoss'
+
+
+SEGMENTATION = {
+    # config: (arch, crop, drop_path, lr, num_layers, slide stride)
+    'upernet_convnext_t': ('tiny', 512, 0.4, 1e-4, 6, 341),
+    'upernet_convnext_s': ('small', 512, 0.3, 1e-4, 12, 341),
+    'upernet_convnext_b': ('base', 512, 0.4, 1e-4, 12, 341),
+    'upernet_convnext_b_640': ('base', 640, 0.4, 1e-4, 12, 426),
+    'upernet_convnext_l_640': ('large', 640, 0.4, 1e-4, 12, 426),
+    'upernet_convnext_xl_640': ('xlarge', 640, 0.4, 8e-5, 12, 426),
+}
+
+
+@pytest.mark.parametrize('name', sorted(SEGMENTATION))
+def test_segmentation_recipe_values(name):
+    cfg = Config.fromfile(str(CONFIGS / f'{name}.py'))
+    arch, crop, drop_path, lr, num_layers, stride = SEGMENTATION[name]
+    model = cfg.model
+    assert (model.backbone.arch, model.backbone.drop_path_rate) == (arch, drop_path)
+    assert model.data_preprocessor.size == (crop, crop)
+    assert model.decode_head.type == 'UPerHead' and model.decode_head.channels == 512
+    assert model.decode_head.norm_cfg.type == 'SyncBN'
+    assert model.auxiliary_head.type == 'FCNHead'
+    assert model.auxiliary_head.loss_decode.loss_weight == 0.4
+    assert model.test_cfg == dict(mode='slide', crop_size=(crop, crop), stride=(stride, stride))
+    crops = [t for t in cfg.train_dataloader.dataset.pipeline if t['type'] == 'RandomCrop']
+    assert crops[0]['crop_size'] == (crop, crop)
+    assert cfg.train_cfg.max_iters == 160000 and cfg.train_dataloader.batch_size == 2
+    opt = cfg.optim_wrapper
+    assert opt.type == 'AmpOptimWrapper' and opt.optimizer.lr == lr
+    assert opt.paramwise_cfg == dict(decay_rate=0.9, decay_type='stage_wise',
+                                     num_layers=num_layers)
+    warmup, poly = cfg.param_scheduler
+    assert (warmup.type, warmup.end, poly.type, poly.end) == ('LinearLR', 1500, 'PolyLR', 160000)
+    ms = Config.fromfile(str(CONFIGS / f'{name}_ms.py'))
+    assert ms.model.type == 'SegTTAModel' and ms.model.module.backbone.arch == arch
+    assert ms.test_dataloader.dataset.pipeline[1]['type'] == 'TestTimeAug'

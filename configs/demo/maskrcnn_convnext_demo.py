@@ -74,7 +74,7 @@ val_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json',
                      metric=['bbox', 'segm'])
 test_evaluator = val_evaluator
 
-max_epochs = 30
+max_epochs = 24
 train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=100),

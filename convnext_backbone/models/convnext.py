@@ -13,8 +13,8 @@ feature extraction on a machine without mmcv's compiled ops.
 Memory layout: the input is turned into ``torch.channels_last`` once. Every tensor after
 that stays channels-last, so the NCHW <-> NHWC permutes around the LayerNorms and the
 pointwise Linear layers are free views instead of copies. The returned feature maps are
-ordinary ``(N, C, H, W)`` tensors in channels-last memory format (call ``.contiguous()``
-if a consumer needs the NCHW layout in memory).
+copied back to the ordinary contiguous NCHW layout, because some consumers (mmcv's CPU
+RoIAlign) silently misread channels-last tensors.
 """
 from __future__ import annotations
 
@@ -349,5 +349,7 @@ class ConvNeXtBackbone(BaseModule):
             else:
                 x = stage(x)
             if i in self.out_indices:
-                outs.append(getattr(self, f'norm{i}')(x))
+                # Plain NCHW memory for consumers: mmcv's CPU RoIAlign, for one, reads
+                # channels-last input wrongly without an error.
+                outs.append(getattr(self, f'norm{i}')(x).contiguous())
         return tuple(outs)

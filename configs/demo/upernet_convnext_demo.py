@@ -1,0 +1,83 @@
+# UperNet with a small ConvNeXt on the generated ADE20K-layout demo set, on a CPU.
+# The recipe's ideas stay (ConvNeXt with layer scale and drop path, UPerHead with an FCN
+# auxiliary head at weight 0.4, AdamW with stage-wise lr decay, warm-up then poly decay,
+# sliding-window evaluation); the CPU-heavy parts shrink: 128x128 images, one-block
+# stages, 64-channel heads, BN instead of SyncBN (one process).
+# Data: python tools/make_demo_data.py ade data/demo_ade
+_base_ = [
+    'mmseg::_base_/models/upernet_r50.py',
+    'mmseg::_base_/default_runtime.py',
+    'mmseg::_base_/schedules/schedule_160k.py',
+]
+custom_imports = dict(imports=['convnext_backbone'], allow_failed_imports=False)
+
+classes = ('sky', 'ground', 'disc', 'box', 'triangle')
+palette = [[70, 130, 220], [120, 160, 60], [220, 60, 60], [230, 200, 50], [150, 70, 200]]
+dims = [32, 64, 128, 256]
+crop_size = (128, 128)
+norm_cfg = dict(type='BN', requires_grad=True)
+
+model = dict(
+    data_preprocessor=dict(size=crop_size),
+    pretrained=None,
+    backbone=dict(
+        _delete_=True,
+        type='ConvNeXtBackbone',
+        arch=dict(depths=[1, 1, 3, 1], dims=dims),
+        drop_path_rate=0.05,
+        layer_scale_init_value=1.0),
+    decode_head=dict(in_channels=dims, channels=64, num_classes=len(classes),
+                     norm_cfg=norm_cfg),
+    auxiliary_head=dict(in_channels=dims[2], channels=32, num_classes=len(classes),
+                        norm_cfg=norm_cfg, loss_decode=dict(loss_weight=0.4)),
+    test_cfg=dict(mode='slide', crop_size=(96, 96), stride=(64, 64)))
+
+data_root = 'data/demo_ade'
+dataset = dict(type='BaseSegDataset', data_root=data_root, img_suffix='.jpg',
+               seg_map_suffix='.png', reduce_zero_label=True,
+               metainfo=dict(classes=classes, palette=palette))
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations', reduce_zero_label=True),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PackSegInputs'),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations', reduce_zero_label=True),
+    dict(type='PackSegInputs'),
+]
+train_dataloader = dict(
+    batch_size=8, num_workers=0, persistent_workers=False,
+    sampler=dict(type='InfiniteSampler', shuffle=True),
+    dataset=dict(**dataset, pipeline=train_pipeline,
+                 data_prefix=dict(img_path='images/training',
+                                  seg_map_path='annotations/training')))
+val_dataloader = dict(
+    batch_size=1, num_workers=0, persistent_workers=False,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(**dataset, pipeline=test_pipeline,
+                 data_prefix=dict(img_path='images/validation',
+                                  seg_map_path='annotations/validation')))
+test_dataloader = val_dataloader
+val_evaluator = dict(type='IoUMetric', iou_metrics=['mIoU'])
+test_evaluator = val_evaluator
+
+max_iters = 800
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
+optim_wrapper = dict(
+    _delete_=True,
+    type='OptimWrapper',
+    constructor='ConvNeXtLayerDecayOptimizerConstructor',
+    paramwise_cfg=dict(decay_rate=0.9, decay_type='stage_wise'),
+    optimizer=dict(type='AdamW', lr=1e-3, betas=(0.9, 0.999), weight_decay=0.05))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=50),
+    dict(type='PolyLR', power=1.0, eta_min=0.0, by_epoch=False, begin=50, end=max_iters),
+]
+default_hooks = dict(
+    logger=dict(interval=20),
+    checkpoint=dict(by_epoch=False, interval=max_iters, max_keep_ckpts=1),
+    visualization=dict(draw=False))
+env_cfg = dict(dist_cfg=dict(backend='gloo'))
+randomness = dict(seed=0)

@@ -1,0 +1,144 @@
+"""tools/train.py, test.py and dist_train.sh on a tiny generated COCO set."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from convnext_backbone.data.synthetic_ade import make_ade_demo
+from convnext_backbone.data.synthetic_coco import make_coco_demo
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO_CONFIG = ROOT / 'configs' / 'demo' / 'maskrcnn_convnext_demo.py'
+SEG_DEMO_CONFIG = ROOT / 'configs' / 'demo' / 'upernet_convnext_demo.py'
+PYTHON = sys.executable
+
+
+@pytest.fixture(scope='module')
+def tiny_coco(tmp_path_factory):
+    return make_coco_demo(str(tmp_path_factory.mktemp('coco')), num_train=8, num_val=4)
+
+
+def small_config(tmp_path, data_root, **extra):
+    """The demo config on the tiny set: 2 iterations per epoch, val after epoch 1."""
+    text = [f"_base_ = '{DEMO_CONFIG}'",
+            f"data_root = '{data_root}/'",
+            "train_dataloader = dict(batch_size=4, dataset=dict(data_root=data_root))",
+            "val_dataloader = dict(batch_size=4, dataset=dict(data_root=data_root))",
+            "test_dataloader = val_dataloader",
+            "val_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')",
+            "test_evaluator = val_evaluator",
+            "train_cfg = dict(max_epochs=1, val_interval=1)",
+            "default_hooks = dict(logger=dict(interval=1), "
+            "checkpoint=dict(interval=1, max_keep_ckpts=3), visualization=dict(draw=False))"]
+    text += [f'{k} = {v}' for k, v in extra.items()]
+    path = tmp_path / 'small.py'
+    path.write_text('\n'.join(text) + '\n')
+    return path
+
+
+def run_tool(*args, env=None):
+    result = subprocess.run([*args], capture_output=True, text=True, cwd=ROOT,
+                            env={**os.environ, **(env or {})}, timeout=600)
+    return result, result.stdout + result.stderr
+
+
+def test_train_two_iterations_val_then_resume_and_test(tiny_coco, tmp_path):
+    config = small_config(tmp_path, tiny_coco)
+    work = tmp_path / 'work'
+    result, log = run_tool(PYTHON, 'tools/train.py', str(config), '--work-dir', str(work))
+    assert result.returncode == 0, log[-3000:]
+    assert 'Epoch(train) [1][2/2]' in log
+    assert 'coco/bbox_mAP' in log and 'coco/segm_mAP' in log
+    assert (work / 'epoch_1.pth').is_file()
+
+    # Interrupted after epoch 1; resumed with a longer schedule it continues at iter 3.
+    result, log = run_tool(PYTHON, 'tools/train.py', str(config), '--work-dir', str(work),
+                           '--resume', '--cfg-options', 'train_cfg.max_epochs=2')
+    assert result.returncode == 0, log[-3000:]
+    assert 'resumed epoch: 1, iter: 2' in log
+    assert 'Epoch(train) [2][2/2]' in log and 'Epoch(train) [1]' not in log
+    state = torch.load(work / 'epoch_2.pth', weights_only=True)
+    assert state['meta']['iter'] == 4 and state['meta']['epoch'] == 2
+
+    result, log = run_tool(PYTHON, 'tools/test.py', str(config), str(work / 'epoch_2.pth'),
+                           '--work-dir', str(tmp_path / 'test'))
+    assert result.returncode == 0, log[-3000:]
+    assert 'coco/segm_mAP' in log
+
+
+def test_missing_dataset_stops_before_building(tmp_path):
+    config = small_config(tmp_path, tmp_path / 'no_such_data')
+    result, log = run_tool(PYTHON, 'tools/train.py', str(config), '--work-dir',
+                           str(tmp_path / 'work'))
+    assert result.returncode != 0
+    assert 'Dataset not found' in log
+    assert f'{tmp_path}/no_such_data/annotations/instances_train.json' in log
+    assert 'train_dataloader.dataset.data_root=/path/to/data/' in log
+    assert 'Traceback' not in log and not (tmp_path / 'work').exists()
+
+
+def test_missing_coco_for_the_real_config(tmp_path):
+    result, log = run_tool(PYTHON, 'tools/train.py', 'configs/maskrcnn_convnext_t.py',
+                           '--work-dir', str(tmp_path / 'work'), '--cfg-options',
+                           f'train_dataloader.dataset.data_root={tmp_path}/coco/')
+    assert result.returncode != 0
+    assert 'Dataset not found' in log and 'cocodataset.org' in log
+    assert 'Traceback' not in log
+
+
+def test_missing_pretrained_checkpoint_is_named(tiny_coco, tmp_path):
+    config = small_config(
+        tmp_path, tiny_coco,
+        model="dict(backbone=dict(init_cfg=dict(type='Pretrained', "
+              "checkpoint='checkpoints/nope.pth')))")
+    result, log = run_tool(PYTHON, 'tools/train.py', str(config), '--work-dir',
+                           str(tmp_path / 'work'))
+    assert result.returncode != 0
+    assert 'Pretrained checkpoint not found: checkpoints/nope.pth' in log
+
+
+def test_dist_train_two_cpu_processes(tiny_coco, tmp_path):
+    config = small_config(
+        tmp_path, tiny_coco, train_dataloader="dict(batch_size=2)",
+        custom_hooks="[dict(type='RankProgressHook', interval=1)]",
+        val_cfg='None', val_dataloader='None', val_evaluator='None',
+        test_cfg='None', test_dataloader='None', test_evaluator='None')
+    result, log = run_tool('tools/dist_train.sh', str(config), '2', '--work-dir',
+                           str(tmp_path / 'work'),
+                           env={'PORT': '29517', 'PYTHON': PYTHON, 'OMP_NUM_THREADS': '1'})
+    assert result.returncode == 0, log[-3000:]
+    for rank in (0, 1):
+        assert f'[rank {rank}/2] iter 2/2' in log, log[-3000:]
+    assert (tmp_path / 'work' / 'epoch_1.pth').is_file()
+
+
+def test_segmentation_two_iterations_and_sliding_window_val(tmp_path):
+    data_root = make_ade_demo(str(tmp_path / 'ade'), num_train=4, num_val=2)
+    config = tmp_path / 'seg_small.py'
+    config.write_text('\n'.join([
+        f"_base_ = '{SEG_DEMO_CONFIG}'",
+        f"train_dataloader = dict(batch_size=2, dataset=dict(data_root='{data_root}'))",
+        f"val_dataloader = dict(dataset=dict(data_root='{data_root}'))",
+        "test_dataloader = val_dataloader",
+        "train_cfg = dict(max_iters=2, val_interval=2)",
+        "default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=2))",
+    ]) + '\n')
+    result, log = run_tool(PYTHON, 'tools/train.py', str(config), '--work-dir',
+                           str(tmp_path / 'work'))
+    assert result.returncode == 0, log[-3000:]
+    assert 'Iter(train) [2/2]' in log
+    assert 'mIoU' in log and 'Iter(val) [2/2]' in log
+
+
+def test_missing_ade20k_for_the_real_config(tmp_path):
+    result, log = run_tool(PYTHON, 'tools/train.py', 'configs/upernet_convnext_t.py',
+                           '--work-dir', str(tmp_path / 'work'), '--cfg-options',
+                           f'train_dataloader.dataset.data_root={tmp_path}/ade',
+                           f'val_dataloader.dataset.data_root={tmp_path}/ade')
+    assert result.returncode != 0
+    assert 'Dataset not found' in log and 'ADEChallengeData2016' in log
+    assert f'{tmp_path}/ade/images/training' in log
+    assert 'Traceback' not in log
