@@ -16,6 +16,7 @@ model = dict(
     decode_head=dict(in_channels=[192, 384, 768, 1536]),
     auxiliary_head=dict(in_channels=768),
     test_cfg=dict(mode='slide', crop_size=crop_size, stride=(426, 426)))
+train_dataloader = dict(batch_size=2)  # per GPU
 optim_wrapper = dict(
     paramwise_cfg=dict(num_layers=12),
     optimizer=dict(lr=1e-4))

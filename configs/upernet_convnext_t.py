@@ -16,6 +16,7 @@ model = dict(
     decode_head=dict(in_channels=[96, 192, 384, 768]),
     auxiliary_head=dict(in_channels=384),
     test_cfg=dict(mode='slide', crop_size=crop_size, stride=(341, 341)))
+train_dataloader = dict(batch_size=2)  # per GPU
 optim_wrapper = dict(
     paramwise_cfg=dict(num_layers=6),
     optimizer=dict(lr=1e-4))

@@ -102,7 +102,8 @@ def test_missing_pretrained_checkpoint_is_named(tiny_coco, tmp_path):
 
 def test_dist_train_two_cpu_processes(tiny_coco, tmp_path):
     config = small_config(
-        tmp_path, tiny_coco, train_dataloader="dict(batch_size=2)",
+        tmp_path, tiny_coco,
+        train_dataloader='dict(batch_size=2, dataset=dict(data_root=data_root))',
         custom_hooks="[dict(type='RankProgressHook', interval=1)]",
         val_cfg='None', val_dataloader='None', val_evaluator='None',
         test_cfg='None', test_dataloader='None', test_evaluator='None')

@@ -21,8 +21,8 @@ model = dict(
     decode_head=dict(channels=512, num_classes=150),
     auxiliary_head=dict(num_classes=150, loss_decode=dict(loss_weight=0.4)))
 
-# 16 images per step = 8 GPUs x 2; lr scales linearly with the total batch.
-train_dataloader = dict(batch_size=2)
+# 16 images per step = 8 GPUs x 2 (each config sets batch_size=2 per GPU; the dataset
+# base that sets the dataloaders sits beside this file); lr scales with the total batch.
 auto_scale_lr = dict(enable=False, base_batch_size=16)
 
 optim_wrapper = dict(
