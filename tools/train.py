@@ -71,8 +71,16 @@ def main(argv=None):
     prepare_cpu_distributed(cfg)
     runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
     runner.train()
-    runner.logger.info(f'Done. Checkpoints and logs: {osp.abspath(cfg.work_dir)} '
-                       f'(last checkpoint: {osp.join(cfg.work_dir, "last_checkpoint")}).')
+    final = {key[len('val/'):]: buffer.current()
+             for key, buffer in runner.message_hub.log_scalars.items()
+             if key.startswith('val/') and not key.endswith(('time', 'data_time'))}
+    if final:
+        runner.logger.info('Final validation: ' + '  '.join(
+            f'{k} {v:.4f}' for k, v in final.items() if not k.endswith(('_s', '_m', '_l'))))
+    last = osp.join(cfg.work_dir, 'last_checkpoint')
+    checkpoint = open(last).read().strip() if osp.isfile(last) else 'none saved'
+    runner.logger.info(f'Done. Logs and checkpoints: {osp.abspath(cfg.work_dir)}; '
+                       f'last checkpoint: {checkpoint}')
 
 
 if __name__ == '__main__':
