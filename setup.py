@@ -19,5 +19,7 @@ setup(
     ],
     extras_require={
         'tests': ['pytest>=8'],
+        # tools/export_onnx.py and its test: the exporter and the runtime that checks it.
+        'onnx': ['onnx==1.23.2', 'onnxscript==0.7.2', 'onnxruntime==1.31.1'],
     },
 )

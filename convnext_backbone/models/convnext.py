@@ -146,15 +146,21 @@ class ConvNeXtBlock(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         shortcut = x
-        x = self.dwconv(x).permute(0, 2, 3, 1)  # a free view for channels-last input
-        x = self.act(self.pwconv1(self.norm(x)))
+        y = self.dwconv(x).permute(0, 2, 3, 1)  # a free view for channels-last input
+        y = self.act(self.pwconv1(self.norm(y)))
         if self.grn is not None:
-            x = self.grn(x)
-        x = self.pwconv2(x)
-        if self.gamma is not None:
-            x = x * self.gamma
-        x = drop_path(x.permute(0, 3, 1, 2), self.drop_path_rate, self.training)
-        return shortcut + x
+            y = self.grn(y)
+        weight, bias = self.pwconv2.weight, self.pwconv2.bias
+        if self.gamma is not None:  # layer scale folded into pwconv2: no pass over y
+            weight, bias = weight * self.gamma[:, None], bias * self.gamma
+        if self.training and self.drop_path_rate > 0:
+            y = F.linear(y, weight, bias).permute(0, 3, 1, 2)
+            return shortcut + drop_path(y, self.drop_path_rate, True)
+        # The residual add rides in the GEMM (out = shortcut + y W^T), then the bias.
+        n, h, w, c = y.shape
+        out = torch.addmm(shortcut.permute(0, 2, 3, 1).reshape(n * h * w, -1),
+                          y.reshape(n * h * w, c), weight.t())
+        return out.add_(bias).view(n, h, w, -1).permute(0, 3, 1, 2)
 
     def extra_repr(self) -> str:
         return f'drop_path_rate={self.drop_path_rate:.3f}'
