@@ -24,8 +24,8 @@ import itertools
 import json
 import os
 import statistics
+import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -55,6 +55,7 @@ class TimmWithNorms(nn.Module):
 
 
 def build(impl: str, arch: str, with_cp: bool, state_dict=None):
+    torch.manual_seed(0)
     ours = ConvNeXtBackbone(arch, layer_scale_init_value=1.0, with_cp=with_cp)
     if state_dict is not None:
         ours.load_state_dict(state_dict)
@@ -89,35 +90,8 @@ def autocast(device, dtype):
     return contextlib.nullcontext()
 
 
-def rss_bytes() -> int:
-    with open('/proc/self/statm') as f:
-        return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
-
-
-class PeakRSS:
-    """Samples the resident set every millisecond; ``growth`` is peak minus start."""
-
-    def __enter__(self):
-        self.start = self.peak = rss_bytes()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        return self
-
-    def _run(self):
-        while not self._stop.is_set():
-            self.peak = max(self.peak, rss_bytes())
-            time.sleep(0.001)
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, rss_bytes())
-        self.growth = self.peak - self.start
-
-
-def measure(model, x, device, dtype, repeats, warmup):
-    """Return dict(fwd_ms, train_ms, peak_mb) medians."""
+def make_steps(model, x, device, dtype):
+    """``{'fwd': forward without grad, 'train': forward + backward}`` closures."""
     def forward_only():
         with torch.no_grad(), autocast(device, dtype):
             model.eval()
@@ -132,29 +106,66 @@ def measure(model, x, device, dtype, repeats, warmup):
         for p in model.parameters():
             p.grad = None
 
-    result = {}
-    for name, step in (('fwd_ms', forward_only), ('train_ms', train_step)):
-        for _ in range(warmup):
-            step()
-        times = []
+    return {'fwd': forward_only, 'train': train_step}
+
+
+def time_interleaved(variants, device, repeats, warmup):
+    """Median ms per variant and mode; the variants take turns, so that drifting load on a
+    shared machine hits all of them alike."""
+    times = {name: {'fwd': [], 'train': []} for name in variants}
+    for mode in ('fwd', 'train'):
+        for steps in variants.values():
+            for _ in range(warmup):
+                steps[mode]()
         for _ in range(repeats):
-            sync(device)
-            start = time.perf_counter()
-            step()
-            sync(device)
-            times.append((time.perf_counter() - start) * 1000)
-        result[name] = statistics.median(times)
+            for name, steps in variants.items():
+                sync(device)
+                start = time.perf_counter()
+                steps[mode]()
+                sync(device)
+                times[name][mode].append((time.perf_counter() - start) * 1000)
+    return {name: {f'{mode}_ms': statistics.median(t) for mode, t in modes.items()}
+            for name, modes in times.items()}
+
+
+def peak_train_memory_mb(impl, arch, batch, h, w, dtype, fmt, with_cp, device) -> float:
+    """Peak memory of one training step, in a fresh process on CPU (peak RSS growth)."""
     if device.type == 'cuda':
+        model = build(impl, arch, with_cp).to(device)
+        x = torch.randn(batch, 3, h, w, device=device)
+        if fmt == 'channels_last':
+            model, x = model.to(memory_format=torch.channels_last), x.contiguous(
+                memory_format=torch.channels_last)
+        step = make_steps(model, x, device, dtype)['train']
+        step()
+        torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
-        train_step()
-        sync(device)
-        result['peak_mb'] = (torch.cuda.max_memory_allocated() - base) / 2 ** 20
-    else:
-        with PeakRSS() as rss:
-            train_step()
-        result['peak_mb'] = rss.growth / 2 ** 20
-    return result
+        step()
+        torch.cuda.synchronize()
+        return (torch.cuda.max_memory_allocated() - base) / 2 ** 20
+    code = (f'import sys; sys.argv = ["x"]; sys.path.insert(0, {str(Path(__file__).parent)!r})\n'
+            f'from backbone_speed import _child_peak_rss\n'
+            f'print(_child_peak_rss({impl!r}, {arch!r}, {batch}, {h}, {w}, {dtype!r}, '
+            f'{fmt!r}, {with_cp}))')
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                         check=True).stdout
+    return float(out.strip().splitlines()[-1])
+
+
+def _child_peak_rss(impl, arch, batch, h, w, dtype, fmt, with_cp) -> float:
+    import resource
+    torch.manual_seed(0)
+    model = build(impl, arch, with_cp)
+    x = torch.randn(batch, 3, h, w)
+    if fmt == 'channels_last':
+        model, x = model.to(memory_format=torch.channels_last), x.contiguous(
+            memory_format=torch.channels_last)
+    with open('/proc/self/statm') as f:
+        before = int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
+    make_steps(model, x, torch.device('cpu'), dtype)['train']()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return (peak - before) / 2 ** 20
 
 
 def check_same_outputs(models, x, device, dtype):
@@ -184,6 +195,7 @@ def main(argv=None):
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--repeats', type=int, default=3)
     parser.add_argument('--warmup', type=int, default=1)
+    parser.add_argument('--no-memory', action='store_true', help='skip peak memory')
     parser.add_argument('--json', help='write the results here')
     args = parser.parse_args(argv)
     device = torch.device(args.device)
@@ -204,17 +216,20 @@ def main(argv=None):
                                        x, device, dtype)
             print(f'outputs vs official ({dtype}): ' +
                   ', '.join(f'{k} {v:.1e}' for k, v in diffs.items()))
-        variants = [(name, False, False) for name in models]
+        variants = {(name, False, False): models[name] for name in models}
         if args.with_cp:
-            variants.append(('ours', False, True))
+            variants[('ours', False, True)] = build('ours', arch, True, reference).to(device)
         if args.compile:
-            variants += [(name, True, False) for name in models]
-        for name, compiled, with_cp in variants:
-            model = build(name, arch, with_cp, reference).to(device) if with_cp \
-                else models[name]
-            if compiled:
-                model = torch.compile(model)
-            stats = measure(model, x, device, dtype, args.repeats, args.warmup)
+            variants.update({(name, True, False): torch.compile(m)
+                             for name, m in models.items()})
+        steps = {key: make_steps(m, x, device, dtype) for key, m in variants.items()}
+        timings = time_interleaved(steps, device, args.repeats, args.warmup)
+        for (name, compiled, with_cp), stats in timings.items():
+            if not args.no_memory and not compiled:
+                stats['peak_mb'] = peak_train_memory_mb(name, arch, batch, h, w, dtype, fmt,
+                                                        with_cp, device)
+            else:
+                stats['peak_mb'] = float('nan')
             row = dict(impl=name, arch=arch, batch=batch, size=f'{h}x{w}', dtype=dtype,
                        memory_format=fmt, compiled=compiled, with_cp=with_cp,
                        fwd_img_s=batch * 1000 / stats['fwd_ms'],

@@ -215,3 +215,68 @@ def test_outputs_are_contiguous_nchw_for_mmcv_ops():
     reference = roi_align(outs[0].clone(memory_format=torch.contiguous_format), rois,
                           (4, 4), 1.0, 0, 'avg', True)
     torch.testing.assert_close(aligned, reference)
+
+
+def _textbook(model):
+    """The official formulation (benchmarks/official_convnext.py) with the same weights."""
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'benchmarks'))
+    from official_convnext import OfficialConvNeXt
+    sys.path.pop(0)
+    reference = OfficialConvNeXt(model.depths, model.dims, layer_scale=1.0,
+                                 use_grn=model.use_grn)
+    reference.load_state_dict(model.state_dict())
+    return reference
+
+
+@pytest.mark.parametrize('v2', [False, True])
+def test_gradients_match_the_textbook_formulation(v2):
+    # The CPU backward passes are hand-written (fast_ops.py): check them against autograd
+    # through the official formulation, for a batch of 2 and a non-square input.
+    torch.manual_seed(0)
+    model = ConvNeXtBackbone(dict(TINY_ARCH, v2=v2), layer_scale_init_value=1.0)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if '.grn.' in name or name.endswith('.gamma') or 'norm' in name:
+                param.add_(0.3 * torch.randn_like(param))
+    reference = _textbook(model)
+    x = torch.randn(2, 3, 64, 96)
+    weights = [torch.randn(o.shape) for o in reference(x)]
+    grads = []
+    for net in (model, reference):
+        net.train()
+        inp = x.clone().requires_grad_()
+        outs = net(inp)
+        sum((o * w).sum() for o, w in zip(outs, weights)).backward()
+        grads.append({'input': inp.grad, **{n: p.grad for n, p in net.named_parameters()}})
+    assert grads[0].keys() == grads[1].keys()
+    for name in grads[1]:
+        torch.testing.assert_close(grads[0][name], grads[1][name], atol=1e-4, rtol=1e-4,
+                                   msg=name)
+
+
+def test_fused_inference_equals_unfused():
+    model = ConvNeXtBackbone(TINY_ARCH, layer_scale_init_value=1.0).eval()
+    x = torch.randn(2, 3, 64, 96)
+    with torch.no_grad():
+        fused = model(x)  # oneDNN conv+GELU and conv+add on CPU
+    unfused = model(x)  # autograd on: the plain path
+    for a, b in zip(fused, unfused):
+        torch.testing.assert_close(a, b.detach(), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize('training', [False, True])
+def test_torch_compile_has_no_graph_breaks(training):
+    model = ConvNeXtBackbone(TINY_ARCH, drop_path_rate=0.1 if training else 0.0)
+    model.train(training)
+    x = torch.randn(1, 3, 64, 64)
+    explanation = torch._dynamo.explain(model)(x)
+    assert explanation.graph_break_count == 0, explanation.break_reasons
+    compiled = torch.compile(model, backend='aot_eager', fullgraph=True)
+    outs = compiled(x)
+    if training:
+        sum(o.sum() for o in outs).backward()
+        assert model.stages[0][0].dwconv.weight.grad is not None
+    else:
+        torch.testing.assert_close(outs[-1], model(x)[-1], atol=1e-5, rtol=1e-5)

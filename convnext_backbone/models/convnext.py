@@ -27,6 +27,9 @@ from mmengine.model import BaseModule
 from mmengine.registry import MODELS
 from torch import Tensor, nn
 
+from .fast_ops import (depthwise_conv, pointwise_conv, pointwise_conv_add,
+                       pointwise_conv_gelu)
+
 # name -> (depths, dims, is_v2). Published sizes: ConvNeXt V1 paper Table 11 and the
 # ConvNeXt V2 paper Table 8.
 ARCH_SETTINGS: Dict[str, Tuple[Tuple[int, ...], Tuple[int, ...], bool]] = {
@@ -127,7 +130,11 @@ def drop_path(x: Tensor, drop_prob: float, training: bool) -> Tensor:
 
 
 class ConvNeXtBlock(nn.Module):
-    """dwconv 7x7 -> LayerNorm -> Linear 4C -> GELU [-> GRN] -> Linear C [-> gamma] + x."""
+    """dwconv 7x7 -> LayerNorm -> Linear 4C -> GELU [-> GRN] -> Linear C [-> gamma] + x.
+
+    The Linear layers run as 1x1 convolutions on the channels-last tensor and layer scale
+    is folded into ``pwconv2`` (see :mod:`.fast_ops`); parameters are the official ones.
+    """
 
     def __init__(self, dim: int, drop_path_rate: float = 0.0,
                  layer_scale_init_value: float = V1_LAYER_SCALE_INIT,
@@ -137,7 +144,6 @@ class ConvNeXtBlock(nn.Module):
         self.dwconv = nn.Conv2d(dim, dim, kernel_size=7, padding=3, groups=dim)
         self.norm = nn.LayerNorm(dim, eps=1e-6)
         self.pwconv1 = nn.Linear(dim, hidden)
-        self.act = nn.GELU()
         self.grn = GRN(hidden) if use_grn else None
         self.pwconv2 = nn.Linear(hidden, dim)
         self.gamma = (nn.Parameter(torch.full((dim,), float(layer_scale_init_value)))
@@ -145,22 +151,18 @@ class ConvNeXtBlock(nn.Module):
         self.drop_path_rate = drop_path_rate
 
     def forward(self, x: Tensor) -> Tensor:
-        shortcut = x
-        y = self.dwconv(x).permute(0, 2, 3, 1)  # a free view for channels-last input
-        y = self.act(self.pwconv1(self.norm(y)))
+        y = depthwise_conv(x, self.dwconv.weight, self.dwconv.bias)
+        y = F.layer_norm(y.permute(0, 2, 3, 1), self.norm.normalized_shape, self.norm.weight,
+                         self.norm.bias, self.norm.eps)  # NHWC view: free if channels-last
+        y = pointwise_conv_gelu(y.permute(0, 3, 1, 2), self.pwconv1.weight, self.pwconv1.bias)
         if self.grn is not None:
-            y = self.grn(y)
+            y = self.grn(y.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
         weight, bias = self.pwconv2.weight, self.pwconv2.bias
         if self.gamma is not None:  # layer scale folded into pwconv2: no pass over y
             weight, bias = weight * self.gamma[:, None], bias * self.gamma
         if self.training and self.drop_path_rate > 0:
-            y = F.linear(y, weight, bias).permute(0, 3, 1, 2)
-            return shortcut + drop_path(y, self.drop_path_rate, True)
-        # The residual add rides in the GEMM (out = shortcut + y W^T), then the bias.
-        n, h, w, c = y.shape
-        out = torch.addmm(shortcut.permute(0, 2, 3, 1).reshape(n * h * w, -1),
-                          y.reshape(n * h * w, c), weight.t())
-        return out.add_(bias).view(n, h, w, -1).permute(0, 3, 1, 2)
+            return x + drop_path(pointwise_conv(y, weight, bias), self.drop_path_rate, True)
+        return pointwise_conv_add(y, weight, bias, residual=x)
 
     def extra_repr(self) -> str:
         return f'drop_path_rate={self.drop_path_rate:.3f}'
