@@ -148,8 +148,11 @@ def peak_train_memory_mb(impl, arch, batch, h, w, dtype, fmt, with_cp, device) -
             f'from backbone_speed import _child_peak_rss\n'
             f'print(_child_peak_rss({impl!r}, {arch!r}, {batch}, {h}, {w}, {dtype!r}, '
             f'{fmt!r}, {with_cp}))')
+    # A fixed mmap threshold makes glibc return freed tensors to the OS at once, so the
+    # resident set follows the live tensors (the default threshold adapts and hoards).
+    env = {**os.environ, 'MALLOC_MMAP_THRESHOLD_': '131072'}
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
-                         check=True).stdout
+                         check=True, env=env).stdout
     return float(out.strip().splitlines()[-1])
 
 
