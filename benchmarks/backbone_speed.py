@@ -157,7 +157,6 @@ def peak_train_memory_mb(impl, arch, batch, h, w, dtype, fmt, with_cp, device) -
 
 
 def _child_peak_rss(impl, arch, batch, h, w, dtype, fmt, with_cp) -> float:
-    import resource
     torch.manual_seed(0)
     model = build(impl, arch, with_cp)
     x = torch.randn(batch, 3, h, w)
@@ -167,7 +166,10 @@ def _child_peak_rss(impl, arch, batch, h, w, dtype, fmt, with_cp) -> float:
     with open('/proc/self/statm') as f:
         before = int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
     make_steps(model, x, torch.device('cpu'), dtype)['train']()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    # VmHWM is this address space's high-water mark (ru_maxrss would carry over the
+    # parent's peak through fork + exec).
+    with open('/proc/self/status') as f:
+        peak = next(int(line.split()[1]) * 1024 for line in f if line.startswith('VmHWM'))
     return (peak - before) / 2 ** 20
 
 
