@@ -26,11 +26,13 @@ _GEMM_INPUT_GRAD_MIN_WEIGHTS = 1 << 20
 class _PointwiseConv(torch.autograd.Function):
 
     @staticmethod
+    @torch.amp.custom_fwd(device_type='cpu')
     def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
         ctx.save_for_backward(x, weight)
         return F.conv2d(x, weight[:, :, None, None], bias)
 
     @staticmethod
+    @torch.amp.custom_bwd(device_type='cpu')
     def backward(ctx, grad: Tensor):
         x, weight = ctx.saved_tensors
         n, c_in, h, w = x.shape
@@ -53,11 +55,13 @@ class _PointwiseConv(torch.autograd.Function):
 class _DepthwiseConv(torch.autograd.Function):
 
     @staticmethod
+    @torch.amp.custom_fwd(device_type='cpu')
     def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
         ctx.save_for_backward(x, weight)
         return F.conv2d(x, weight, bias, padding=weight.shape[-1] // 2, groups=x.shape[1])
 
     @staticmethod
+    @torch.amp.custom_bwd(device_type='cpu')
     def backward(ctx, grad: Tensor):
         x, weight = ctx.saved_tensors
         channels, pad = x.shape[1], weight.shape[-1] // 2
@@ -103,7 +107,8 @@ _ONEDNN_FUSION = (torch.backends.mkldnn.is_available()
 
 def _fusable(x: Tensor) -> bool:
     return (_ONEDNN_FUSION and not torch.is_grad_enabled() and x.device.type == 'cpu'
-            and x.dtype == torch.float32 and not torch.jit.is_tracing()
+            and x.dtype == torch.float32 and not torch.is_autocast_enabled('cpu')
+            and not torch.jit.is_tracing()
             and not torch.compiler.is_compiling()
             and x.is_contiguous(memory_format=torch.channels_last))
 
