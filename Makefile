@@ -2,7 +2,7 @@
 # (tools/setup_env.sh: idempotent, instant once done).
 PY := .venv/bin/python
 
-.PHONY: setup demo demo-seg features test
+.PHONY: setup demo demo-seg features test bench
 
 setup:
 	@./tools/setup_env.sh
@@ -24,3 +24,7 @@ features: setup
 
 test: setup
 	$(PY) -m pytest -q
+
+# Backbone speed and memory against the official formulation (see README "Speed").
+bench: setup
+	$(PY) benchmarks/backbone_speed.py

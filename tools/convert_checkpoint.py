@@ -8,7 +8,6 @@ read directly. Loading SRC itself works too; converting saves the layout detecti
 and gives one file to share.
 """
 import argparse
-import ast
 import sys
 
 import torch
@@ -18,16 +17,7 @@ from convnext_backbone.checkpoint import (backbone_state_from_checkpoint, load_p
                                          read_checkpoint)
 from convnext_backbone.checkpoint.layouts import describe_arch, infer_arch
 from convnext_backbone.checkpoint.loader import check_compatible
-
-
-def parse_arch(text):
-    """An arch name, or a dict literal such as "dict(depths=[3,3,9,3], dims=[...])"."""
-    if text is None or not text.strip().startswith(('{', 'dict(')):
-        return text
-    if text.startswith('dict('):
-        node = ast.parse(text, mode='eval').body
-        return {kw.arg: ast.literal_eval(kw.value) for kw in node.keywords}
-    return ast.literal_eval(text)
+from convnext_backbone.models.convnext import arch_from_string
 
 
 def convert(src, dst, arch=None, verify=False):
@@ -78,7 +68,7 @@ def main(argv=None):
                         help='reload DST and check its outputs equal those of SRC')
     args = parser.parse_args(argv)
     try:
-        convert(args.src, args.dst, parse_arch(args.arch), args.verify)
+        convert(args.src, args.dst, args.arch and arch_from_string(args.arch), args.verify)
     except (CheckpointError, FileNotFoundError, ValueError) as err:
         raise SystemExit(f'convert_checkpoint: error: {err}')
 

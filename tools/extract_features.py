@@ -32,7 +32,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from convnext_backbone import ConvNeXtBackbone, load_pretrained
-from convnext_backbone.models.convnext import NUM_STAGES
+from convnext_backbone.models.convnext import arch_from_string
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -213,7 +213,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('inputs', nargs='*', help='image files, folders or globs')
     parser.add_argument('--out-dir', default='work_dirs/features')
-    parser.add_argument('--arch', default='tiny', help='e.g. tiny, base, v2-nano')
+    parser.add_argument('--arch', default='tiny',
+                        help='e.g. tiny, v2-nano, or "dict(depths=[...], dims=[...])"')
     parser.add_argument('--checkpoint', help='any checkpoint layout the loader takes')
     parser.add_argument('--out-indices', type=int, nargs='+', default=[0, 1, 2, 3])
     parser.add_argument('--pool', action='store_true', help='store mean-pooled vectors')
@@ -235,7 +236,7 @@ def main(argv=None) -> int:
         args.inputs, args.visualize = [str(image)], True
     if not args.inputs:
         parser.error('give images, folders or globs (or --demo)')
-    report = extract(args.inputs, args.out_dir, args.arch, args.checkpoint,
+    report = extract(args.inputs, args.out_dir, arch_from_string(args.arch), args.checkpoint,
                      tuple(args.out_indices), args.pool, args.size, args.batch_size,
                      args.device, args.visualize)
     if args.demo and report['written']:

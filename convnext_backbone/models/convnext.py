@@ -18,6 +18,7 @@ RoIAlign) silently misread channels-last tensors.
 """
 from __future__ import annotations
 
+import ast
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -86,6 +87,17 @@ def resolve_arch(arch: Union[str, dict]) -> Tuple[List[int], List[int], bool]:
                                  f'got {values}.')
         return depths, dims, bool(arch.get('v2', False))
     raise TypeError(f'arch must be a str or a dict, got {type(arch).__name__}.')
+
+
+def arch_from_string(text: str) -> Union[str, dict]:
+    """A command-line arch: a name, or a literal such as ``dict(depths=[...], dims=[...])``."""
+    text = text.strip()
+    if text.startswith('dict('):
+        node = ast.parse(text, mode='eval').body
+        return {kw.arg: ast.literal_eval(kw.value) for kw in node.keywords}
+    if text.startswith('{'):
+        return ast.literal_eval(text)
+    return text
 
 
 class LayerNorm2d(nn.LayerNorm):
