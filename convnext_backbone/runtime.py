@@ -22,6 +22,29 @@ DATASET_HINTS = {
 }
 
 
+def add_common_args(parser) -> None:
+    """The arguments tools/train.py and tools/test.py share (mmdet's and mmseg's CLI)."""
+    from mmengine.config import DictAction
+    parser.add_argument('--work-dir', help='where logs (and checkpoints) go')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config entries, e.g. train_cfg.max_epochs=1')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def load_config(args) -> Config:
+    """Read the config, apply ``--cfg-options``, the launcher and the work dir."""
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
+        'work_dirs', osp.splitext(osp.basename(args.config))[0])
+    return cfg
+
+
 def _leaf_datasets(dataset_cfg) -> Iterable[dict]:
     """The real datasets inside wrappers (RepeatDataset, ConcatDataset, ...)."""
     if dataset_cfg is None:
