@@ -6,15 +6,20 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 VENV=${VENV:-.venv}
-PYTHON=${PYTHON:-python3.11}
+if [ -z "${PYTHON:-}" ]; then
+  # Python 3.11 (the torch 2.13.0 CPU wheel on these machines is cp311).
+  PYTHON=python3.11
+  command -v python3.11 >/dev/null 2>&1 || PYTHON=python3
+fi
 STAMP="$VENV/.setup-complete-$(cat tools/setup_env.sh setup.py 2>/dev/null | sha1sum | cut -c1-12)"
 
 if [ -f "$STAMP" ]; then
   exit 0
 fi
 
-if ! command -v "$PYTHON" >/dev/null 2>&1; then
-  echo "setup_env: $PYTHON not found. Install Python 3.11 or set PYTHON=/path/to/python3.11." >&2
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null; then
+  echo "setup_env: needs Python 3.11 ($PYTHON is not it). Install Python 3.11 or set" \
+       "PYTHON=/path/to/python3.11." >&2
   exit 1
 fi
 
