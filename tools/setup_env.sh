@@ -31,6 +31,7 @@ PIP="$VENV/bin/python -m pip --disable-pip-version-check"
 # torch 2.13.0 CPU: pinned, because any other spec pulls a multi-GB CUDA build.
 $PIP install -q "torch==2.13.0" "numpy==2.4.6"
 # mmcv's setup.py imports pkg_resources (gone from setuptools >= 81); this pin was verified.
+# pip reports a conflict with torch's setuptools>=77 here; it is resolved two steps below.
 $PIP install -q "setuptools<70" wheel ninja "mmengine==0.10.7"
 # PyPI has only mmcv's source; mmdet/mmseg import mmcv.ops, so build it with the ops.
 # --no-build-isolation compiles against the torch installed above; pip caches the wheel.
