@@ -10,7 +10,7 @@ import os.path as osp
 from typing import Iterable, List, Tuple
 
 import torch
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 
 DATASET_HINTS = {
@@ -24,7 +24,6 @@ DATASET_HINTS = {
 
 def add_common_args(parser) -> None:
     """The arguments tools/train.py and tools/test.py share (mmdet's and mmseg's CLI)."""
-    from mmengine.config import DictAction
     parser.add_argument('--work-dir', help='where logs (and checkpoints) go')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config entries, e.g. train_cfg.max_epochs=1')

@@ -1,6 +1,5 @@
 """Loading every published layout; refusing wrong, broken and unsafe files; conversion."""
 import pickle
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -109,7 +108,7 @@ def test_v1_v2_mix_has_its_own_message(ckpt, model_version, pattern):
 
 def test_missing_file_names_the_path(tmp_path):
     path = tmp_path / 'nope.pth'
-    with pytest.raises(FileNotFoundError, match=f'Checkpoint file not found: .*nope.pth'):
+    with pytest.raises(FileNotFoundError, match='Checkpoint file not found: .*nope.pth'):
         pretrained_backbone('v1', path)
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import glob
-import os
 import sys
 from collections import defaultdict
 from pathlib import Path

@@ -1,4 +1,5 @@
-# Data: python tools/make_demo_data.py coco data/timing_coco_800x1333 --num-train 8 --num-val 1 --size 800 1333
+# Data: python tools/make_demo_data.py coco data/timing_coco_800x1333 \
+#           --num-train 8 --num-val 1 --size 800 1333
 # Run:  python tools/train.py benchmarks/configs/maskrcnn_convnext_t_cpu_timing.py
 # The real configs/maskrcnn_convnext_t.py, timed on this CPU: generated COCO-format images
 # at 1333x800, batch 1, a fixed 1333x800 resize instead of the random multi-scale + crop,

@@ -1,4 +1,5 @@
-# Data: python tools/make_demo_data.py ade data/timing_ade_512 --num-train 12 --num-val 1 --size 512 512
+# Data: python tools/make_demo_data.py ade data/timing_ade_512 \
+#           --num-train 12 --num-val 1 --size 512 512
 # Run:  python tools/train.py benchmarks/configs/upernet_convnext_t_cpu_timing.py
 # The real configs/upernet_convnext_t.py, timed on this CPU: generated ADE20K-layout
 # images, 512x512 crops, batch 2 (with batch 1 the BN after the 1x1 pooling branch has

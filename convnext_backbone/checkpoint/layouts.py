@@ -22,9 +22,9 @@ from ..models.convnext import ARCH_SETTINGS, NUM_STAGES
 StateDict = Dict[str, Tensor]
 
 #: Keys of classification heads and final norms: never loaded into the backbone.
+#: (Detection checkpoints have none; their neck and heads are outside ``backbone.``.)
 _HEAD_PATTERNS = {
     'official-classification': r'^(head|norm)\.',
-    'official-detection': r'^$',
     'timm': r'^head\.',
     'torchvision': r'^classifier\.',
     'mmpretrain': r'^head\.',
@@ -151,7 +151,7 @@ def to_backbone_names(state: Mapping[str, Tensor],
     Returns the converted tensors, the ignored head / final-norm keys, and the keys that
     the layout does not know (kept out of the result, reported by the caller).
     """
-    head = re.compile(_HEAD_PATTERNS[layout])
+    head = re.compile(_HEAD_PATTERNS.get(layout, r'(?!)'))  # (?!) matches nothing
     converted: StateDict = OrderedDict()
     ignored_head, unknown = [], []
     convert = _CONVERTERS[layout]

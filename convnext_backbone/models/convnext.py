@@ -164,8 +164,7 @@ class ConvNeXtBlock(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         y = depthwise_conv(x, self.dwconv.weight, self.dwconv.bias)
-        y = F.layer_norm(y.permute(0, 2, 3, 1), self.norm.normalized_shape, self.norm.weight,
-                         self.norm.bias, self.norm.eps)  # NHWC view: free if channels-last
+        y = self.norm(y.permute(0, 2, 3, 1))  # NHWC view: free if channels-last
         y = pointwise_conv_gelu(y.permute(0, 3, 1, 2), self.pwconv1.weight, self.pwconv1.bias)
         if self.grn is not None:
             y = self.grn(y.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
