@@ -2,7 +2,7 @@
 # (tools/setup_env.sh: idempotent, instant once done).
 PY := .venv/bin/python
 
-.PHONY: setup demo demo-seg features test bench
+.PHONY: setup demo demo-seg features test test-quick lint bench
 
 setup:
 	@./tools/setup_env.sh
@@ -24,6 +24,14 @@ features: setup
 
 test: setup
 	$(PY) -m pytest -q
+
+# Unit tests only (no training runs, subprocess tools or distributed runs).
+test-quick: setup
+	$(PY) -m pytest -q -m "not e2e"
+
+# ruff: pyflakes, pycodestyle and import order (ruff.toml). Seconds.
+lint: setup
+	.venv/bin/ruff check .
 
 # Backbone speed and memory against the official formulation (see README "Speed").
 bench: setup

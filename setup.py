@@ -4,7 +4,9 @@ setup(
     name='convnext-backbone',
     version='0.1.0',
     description='ConvNeXt (V1 and V2) backbone for OpenMMLab detection and segmentation',
-    packages=find_packages(include=['convnext_backbone', 'convnext_backbone.*']),
+    # The library (convnext_backbone) and the command-line application (convnext_cli).
+    packages=find_packages(include=['convnext_backbone', 'convnext_backbone.*',
+                                    'convnext_cli', 'convnext_cli.*']),
     python_requires='>=3.10',
     install_requires=[
         'torch==2.13.0',
@@ -17,8 +19,14 @@ setup(
         'ftfy',
         'regex',
     ],
+    entry_points={'console_scripts': [
+        # The commands people run outside a checkout; train/test stay tools/*.py.
+        'convnext-extract-features = convnext_cli.extract_features:main',
+        'convnext-convert-checkpoint = convnext_cli.convert_checkpoint:main',
+        'convnext-flops = convnext_cli.get_flops:main',
+    ]},
     extras_require={
-        'tests': ['pytest>=8'],
+        'tests': ['pytest>=8', 'ruff==0.17.6'],
         # tools/export_onnx.py and its test: the exporter and the runtime that checks it.
         'onnx': ['onnx==1.23.2', 'onnxscript==0.7.2', 'onnxruntime==1.31.1'],
     },

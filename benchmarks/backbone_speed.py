@@ -12,7 +12,7 @@ training step (CUDA max allocated on GPU; on CPU the peak resident-set growth, s
 from /proc while the step runs). Each implementation gets the same weights, and the
 outputs are checked against the baseline before anything is timed.
 
-Implementations: ``ours`` (ConvNeXtBackbone), ``official`` (benchmarks/official_convnext.py:
+Implementations: ``ours`` (ConvNeXtBackbone), ``official`` (convnext_backbone/models/official.py:
 hand-written channels-first LayerNorm, NCHW permutes, Linear pointwise layers) and, where
 timm imports, ``timm`` (``convnext_*`` with ``features_only=True`` plus per-stage norms).
 """
@@ -33,10 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from official_convnext import OfficialConvNeXt  # noqa: E402
-
-from convnext_backbone import ConvNeXtBackbone  # noqa: E402
+from convnext_backbone import ConvNeXtBackbone, OfficialConvNeXt
 
 
 class TimmWithNorms(nn.Module):
@@ -252,8 +249,9 @@ def main(argv=None):
 
 def print_table(rows):
     """Markdown table with speed-ups against the official formulation of the same setting."""
-    key = lambda r: (r['arch'], r['batch'], r['size'], r['dtype'], r['memory_format'],
-                     r['compiled'])
+    def key(r):
+        return (r['arch'], r['batch'], r['size'], r['dtype'], r['memory_format'],
+                r['compiled'])
     base = {key(r): r for r in rows if r['impl'] == 'official' and not r['with_cp']}
     print('\n| impl | arch | input | dtype | format | mode | with_cp | fwd img/s | '
           'fwd+bwd img/s | train peak MB | fwd x | fwd+bwd x |')

@@ -4,7 +4,9 @@ import itertools
 import pytest
 import torch
 
-from convnext_backbone import ARCH_SETTINGS, ConvNeXtBackbone
+from convnext_backbone import ARCH_SETTINGS, ConvNeXtBackbone, OfficialConvNeXt
+from convnext_cli import model_zoo
+
 from conftest import VERSIONS, expected, fixture_arch, fixture_dir
 
 TINY_ARCH = dict(depths=[1, 1, 2, 1], dims=[8, 16, 24, 32])
@@ -30,17 +32,12 @@ def test_official_detection_weights_reproduce_reference_outputs(version):
         torch.testing.assert_close(out, want, atol=1e-4, rtol=0)
 
 
-# Published sizes with a 1000-class head (timm's counts; ConvNeXt V2 paper Table 8).
-PUBLISHED_PARAMS_M = {
-    'tiny': (28.59, 0.01), 'small': (50.22, 0.01), 'base': (88.59, 0.01),
-    'large': (197.77, 0.01), 'xlarge': (350.20, 0.01),
-    'v2-atto': (3.7, 0.05), 'v2-femto': (5.2, 0.05), 'v2-pico': (9.1, 0.05),
-    'v2-nano': (15.6, 0.05), 'v2-tiny': (28.6, 0.05), 'v2-base': (89.0, 0.5),
-    'v2-large': (198.0, 0.5), 'v2-huge': (660.0, 0.5),
-}
+# Published sizes with a 1000-class head (configs/metafile.yml: timm's counts for V1, the
+# ConvNeXt V2 paper's Table 8), within half a unit of the last published digit.
+PUBLISHED_CLASSIFIERS = model_zoo.classifiers()
 
 
-@pytest.mark.parametrize('arch', sorted(PUBLISHED_PARAMS_M))
+@pytest.mark.parametrize('arch', sorted(PUBLISHED_CLASSIFIERS))
 def test_parameter_count_matches_published(arch):
     with torch.device('meta'):
         model = ConvNeXtBackbone(arch)
@@ -48,7 +45,8 @@ def test_parameter_count_matches_published(arch):
     out_norms = sum(p.numel() for i in range(4) for p in getattr(model, f'norm{i}').parameters())
     c = model.dims[-1]
     classifier = total - out_norms + 2 * c + (c * 1000 + 1000)  # final LN + linear head
-    published, tolerance = PUBLISHED_PARAMS_M[arch]
+    published = PUBLISHED_CLASSIFIERS[arch]['Metadata']['Parameters (M)']
+    tolerance = model_zoo.published_precision(published)
     assert abs(classifier / 1e6 - published) <= tolerance, (arch, classifier)
 
 
@@ -218,12 +216,7 @@ def test_outputs_are_contiguous_nchw_for_mmcv_ops():
 
 
 def _textbook(model):
-    """The official formulation (benchmarks/official_convnext.py) with the same weights."""
-    import sys
-    from pathlib import Path
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'benchmarks'))
-    from official_convnext import OfficialConvNeXt
-    sys.path.pop(0)
+    """The official formulation (convnext_backbone/models/official.py), same weights."""
     reference = OfficialConvNeXt(model.depths, model.dims, layer_scale=1.0,
                                  use_grn=model.use_grn)
     reference.load_state_dict(model.state_dict())

@@ -1,13 +1,9 @@
 """ONNX export with dynamic batch and size, checked against PyTorch with onnxruntime."""
-import sys
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'tools'))
-from export_onnx import check, export  # noqa: E402
-
 from convnext_backbone import ConvNeXtBackbone
+from convnext_cli.export_onnx import check, export
 
 
 def test_onnx_round_trip_matches_within_1e4(tmp_path):

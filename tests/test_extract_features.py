@@ -8,6 +8,8 @@ import pytest
 import torch
 from PIL import Image
 
+from convnext_cli import extract_features
+
 ROOT = Path(__file__).resolve().parents[1]
 ARCH = "dict(depths=[1,1,1,1],dims=[8,16,24,32])"
 
@@ -28,11 +30,6 @@ def image_folder(tmp_path):
 
 
 def run(*args):
-    sys.path.insert(0, str(ROOT / 'tools'))
-    try:
-        import extract_features
-    finally:
-        sys.path.pop(0)
     messages = []
     torch.manual_seed(0)  # random weights: the same in every call
     report = extract_features.extract(*args[:2], arch=eval(ARCH), log=messages.append,

@@ -4,7 +4,7 @@ import torch
 from torch import nn
 
 from convnext_backbone import ConvNeXtBackbone, ConvNeXtLayerDecayOptimizerConstructor
-from convnext_backbone.optim.layer_decay import layer_id
+from convnext_backbone.engine.layer_decay import layer_id
 
 OPTIM = dict(type='OptimWrapper',
              optimizer=dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.05))
@@ -59,7 +59,7 @@ def test_ids_rise_monotonically_and_stay_in_range(arch):
     with torch.device('meta'):
         backbone = ConvNeXtBackbone(arch)
     for num_layers in (None, 4, 6, 12):
-        from convnext_backbone.optim.layer_decay import infer_num_layers
+        from convnext_backbone.engine.layer_decay import infer_num_layers
         layers = num_layers or infer_num_layers(backbone.depths)
         block_ids = [layer_id(f'backbone.stages.{s}.{b}.dwconv.weight', backbone.depths, layers)
                      for s in range(4) for b in range(backbone.depths[s])]

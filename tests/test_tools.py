@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from convnext_backbone.data.synthetic_ade import make_ade_demo
-from convnext_backbone.data.synthetic_coco import make_coco_demo
+from convnext_cli.demo_data.ade import make_ade_demo
+from convnext_cli.demo_data.coco import make_coco_demo
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_CONFIG = ROOT / 'configs' / 'demo' / 'maskrcnn_convnext_demo.py'

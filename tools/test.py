@@ -1,45 +1,10 @@
 """Evaluate a checkpoint with a detection or segmentation config (mmdet's/mmseg's CLI).
 
-    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out results.pkl]
-        [--cfg-options k=v ...] [--launcher none|pytorch|slurm|mpi]
+Entry point; the logic and its usage text are in convnext_cli/test.py.
 """
-import argparse
-import os.path as osp
+import sys
 
-from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
-
-from convnext_backbone.runtime import (add_common_args, check_datasets, load_config,
-                                       prepare_cpu_distributed)
-
-
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description='Test a detector or a segmentor')
-    parser.add_argument('config', help='config file')
-    parser.add_argument('checkpoint', help='checkpoint file')
-    parser.add_argument('--out', help='dump the raw predictions to this .pkl file')
-    add_common_args(parser)
-    return parser.parse_args(argv)
-
-
-def main(argv=None):
-    args = parse_args(argv)
-    cfg = load_config(args)
-    cfg.load_from = args.checkpoint
-    if not osp.isfile(args.checkpoint):
-        raise SystemExit(f'Checkpoint not found: {args.checkpoint}')
-    check_datasets(cfg, ('test',))
-    prepare_cpu_distributed(cfg)
-    # The checkpoint holds every weight: skip the backbone's pretrained init.
-    if cfg.model.get('backbone', {}).get('init_cfg'):
-        cfg.model.backbone.init_cfg = None
-    if args.out:
-        cfg.test_evaluator = (cfg.test_evaluator if isinstance(cfg.test_evaluator, list)
-                              else [cfg.test_evaluator])
-        cfg.test_evaluator.append(dict(type='DumpResults', out_file_path=args.out))
-    runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
-    runner.test()
-
+from convnext_cli.test import main
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

@@ -1,6 +1,7 @@
-"""Checkpoint handling: safe reading, every published layout, conversion, resume."""
+"""Checkpoint handling: safe reading and every published layout, mapped to the backbone."""
 from .io import CheckpointError, read_checkpoint
-from .loader import LoadReport, backbone_state_from_checkpoint, load_pretrained
+from .layouts import infer_arch
+from .loader import LoadReport, backbone_state_from_checkpoint, check_compatible, load_pretrained
 
 __all__ = ['CheckpointError', 'LoadReport', 'backbone_state_from_checkpoint',
-           'load_pretrained', 'read_checkpoint']
+           'check_compatible', 'infer_arch', 'load_pretrained', 'read_checkpoint']

@@ -17,7 +17,7 @@ from typing import Dict, List, Mapping, Optional, Tuple
 
 from torch import Tensor
 
-from ..models.convnext import ARCH_SETTINGS, NUM_STAGES
+from ..archs import NUM_STAGES
 
 StateDict = Dict[str, Tensor]
 
@@ -184,12 +184,3 @@ def infer_arch(state: Mapping[str, Tensor]) -> Tuple[List[int], List[int], bool]
                 depths[stage] = max(depths[stage], block + 1)
     is_v2 = any('.grn.' in k for k in state)
     return depths, dims, is_v2
-
-
-def describe_arch(depths: List[int], dims: List[int], is_v2: bool) -> str:
-    """``'small' (depths [...], dims [...])`` or a custom description."""
-    for name, (d, c, v2) in ARCH_SETTINGS.items():
-        if list(d) == depths and list(c) == dims and v2 == is_v2:
-            return f'{name!r} (depths {depths}, dims {dims})'
-    kind = 'V2' if is_v2 else 'V1'
-    return f'a custom {kind} arch dict(depths={depths}, dims={dims}, v2={is_v2})'

@@ -8,9 +8,9 @@ from typing import Dict, List, Optional
 from mmengine.logging import MMLogger, print_log
 from torch import Tensor, nn
 
+from ..archs import describe_arch
 from .io import CheckpointError, read_checkpoint
-from .layouts import (describe_arch, detect_layout, infer_arch, to_backbone_names,
-                      unwrap)
+from .layouts import detect_layout, infer_arch, to_backbone_names, unwrap
 
 _OUTPUT_NORM = re.compile(r'^norm[0-3]\.(weight|bias)$')
 

@@ -1,3 +1,4 @@
-from .convnext import ARCH_SETTINGS, ConvNeXtBackbone, LayerNorm2d, resolve_arch
+from .convnext import ConvNeXtBackbone, LayerNorm2d
+from .official import OfficialConvNeXt
 
-__all__ = ['ARCH_SETTINGS', 'ConvNeXtBackbone', 'LayerNorm2d', 'resolve_arch']
+__all__ = ['ConvNeXtBackbone', 'LayerNorm2d', 'OfficialConvNeXt']

@@ -18,8 +18,7 @@ RoIAlign) silently misread channels-last tensors.
 """
 from __future__ import annotations
 
-import ast
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -28,28 +27,10 @@ from mmengine.model import BaseModule
 from mmengine.registry import MODELS
 from torch import Tensor, nn
 
-from .fast_ops import (depthwise_conv, pointwise_conv, pointwise_conv_add,
-                       pointwise_conv_gelu)
+from ..archs import NUM_STAGES, resolve_arch
+from ..checkpoint import load_pretrained
+from .fast_ops import depthwise_conv, pointwise_conv, pointwise_conv_add, pointwise_conv_gelu
 
-# name -> (depths, dims, is_v2). Published sizes: ConvNeXt V1 paper Table 11 and the
-# ConvNeXt V2 paper Table 8.
-ARCH_SETTINGS: Dict[str, Tuple[Tuple[int, ...], Tuple[int, ...], bool]] = {
-    'tiny': ((3, 3, 9, 3), (96, 192, 384, 768), False),
-    'small': ((3, 3, 27, 3), (96, 192, 384, 768), False),
-    'base': ((3, 3, 27, 3), (128, 256, 512, 1024), False),
-    'large': ((3, 3, 27, 3), (192, 384, 768, 1536), False),
-    'xlarge': ((3, 3, 27, 3), (256, 512, 1024, 2048), False),
-    'v2-atto': ((2, 2, 6, 2), (40, 80, 160, 320), True),
-    'v2-femto': ((2, 2, 6, 2), (48, 96, 192, 384), True),
-    'v2-pico': ((2, 2, 6, 2), (64, 128, 256, 512), True),
-    'v2-nano': ((2, 2, 8, 2), (80, 160, 320, 640), True),
-    'v2-tiny': ((3, 3, 9, 3), (96, 192, 384, 768), True),
-    'v2-base': ((3, 3, 27, 3), (128, 256, 512, 1024), True),
-    'v2-large': ((3, 3, 27, 3), (192, 384, 768, 1536), True),
-    'v2-huge': ((3, 3, 27, 3), (352, 704, 1408, 2816), True),
-}
-
-NUM_STAGES = 4
 #: Total downsampling: the 4x4 stem and three 2x2 downsampling layers.
 MIN_INPUT_SIZE = 32
 #: The official initialisation: truncated-normal convs and linears, unit LayerNorms.
@@ -59,45 +40,6 @@ DEFAULT_INIT_CFG = [
 ]
 #: Layer-scale init of the V1 recipe; V2 uses no layer scale.
 V1_LAYER_SCALE_INIT = 1e-6
-
-
-def resolve_arch(arch: Union[str, dict]) -> Tuple[List[int], List[int], bool]:
-    """Return ``(depths, dims, is_v2)`` for an arch name or a custom ``dict``.
-
-    A custom arch is ``dict(depths=[...4 ints], dims=[...4 ints])``; it counts as V2
-    (GRN, no layer scale) only with ``v2=True``.
-    """
-    if isinstance(arch, str):
-        if arch not in ARCH_SETTINGS:
-            raise ValueError(f'Unknown ConvNeXt arch {arch!r}. Allowed names: '
-                             f'{sorted(ARCH_SETTINGS)}, or a dict(depths=[4 ints], '
-                             f'dims=[4 ints]).')
-        depths, dims, is_v2 = ARCH_SETTINGS[arch]
-        return list(depths), list(dims), is_v2
-    if isinstance(arch, dict):
-        unknown = set(arch) - {'depths', 'dims', 'v2'}
-        if unknown or 'depths' not in arch or 'dims' not in arch:
-            raise ValueError(f'A custom ConvNeXt arch needs exactly the keys depths and '
-                             f'dims (optionally v2); got keys {sorted(arch)}.')
-        depths, dims = list(arch['depths']), list(arch['dims'])
-        for key, values in (('depths', depths), ('dims', dims)):
-            if len(values) != NUM_STAGES or not all(
-                    isinstance(v, int) and v > 0 for v in values):
-                raise ValueError(f'arch[{key!r}] must be {NUM_STAGES} positive ints, '
-                                 f'got {values}.')
-        return depths, dims, bool(arch.get('v2', False))
-    raise TypeError(f'arch must be a str or a dict, got {type(arch).__name__}.')
-
-
-def arch_from_string(text: str) -> Union[str, dict]:
-    """A command-line arch: a name, or a literal such as ``dict(depths=[...], dims=[...])``."""
-    text = text.strip()
-    if text.startswith('dict('):
-        node = ast.parse(text, mode='eval').body
-        return {kw.arg: ast.literal_eval(kw.value) for kw in node.keywords}
-    if text.startswith('{'):
-        return ast.literal_eval(text)
-    return text
 
 
 class LayerNorm2d(nn.LayerNorm):
@@ -339,7 +281,6 @@ class ConvNeXtBackbone(BaseModule):
             super().init_weights()
         finally:
             self.init_cfg = full_cfg
-        from ..checkpoint import load_pretrained  # the checkpoint package imports models
         load_pretrained(self, pretrained[0]['checkpoint'])
 
     def _check_input(self, x: Tensor) -> None:

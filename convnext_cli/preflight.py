@@ -1,4 +1,4 @@
-"""Checks and adjustments the tools make before building anything from a config.
+"""Checks and adjustments train/test make before building anything from a config.
 
 A missing dataset or checkpoint should stop a run at once with the path that was expected
 and how to fix it, not after minutes of building (or deep inside a dataset class).
@@ -10,7 +10,7 @@ import os.path as osp
 from typing import Iterable, List, Tuple
 
 import torch
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.logging import print_log
 
 DATASET_HINTS = {
@@ -20,28 +20,6 @@ DATASET_HINTS = {
     'ADE20KDataset': 'ADEChallengeData2016.zip from http://sceneparsing.csail.mit.edu/, '
                      'unpacked as data/ade/ADEChallengeData2016/{images,annotations}',
 }
-
-
-def add_common_args(parser) -> None:
-    """The arguments tools/train.py and tools/test.py share (mmdet's and mmseg's CLI)."""
-    parser.add_argument('--work-dir', help='where logs (and checkpoints) go')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config entries, e.g. train_cfg.max_epochs=1')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-
-
-def load_config(args) -> Config:
-    """Read the config, apply ``--cfg-options``, the launcher and the work dir."""
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
-        'work_dirs', osp.splitext(osp.basename(args.config))[0])
-    return cfg
 
 
 def _leaf_datasets(dataset_cfg) -> Iterable[dict]:

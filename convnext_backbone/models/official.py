@@ -1,7 +1,9 @@
 """The textbook ConvNeXt backbone as the official detection repository writes it.
 
-The benchmark's baseline: a hand-written mean/var LayerNorm for channels-first tensors,
-NCHW tensors with permutes around the Linear pointwise layers, ``gamma * x`` layer scale.
+The outside truth for equivalence tests and benchmarks (and for checking this package on
+a new device): a hand-written mean/var LayerNorm for channels-first tensors, NCHW tensors
+with permutes around the Linear pointwise layers, ``gamma * x`` layer scale after
+``pwconv2``.
 Same parameter names as :class:`ConvNeXtBackbone`, so both load one state dict.
 """
 from typing import List, Sequence

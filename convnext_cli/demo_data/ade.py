@@ -14,7 +14,7 @@ from typing import Tuple
 import cv2
 import numpy as np
 
-from .synthetic_coco import _shape_mask, _texture
+from .drawing import shape_mask, texture
 
 #: Class names for labels 1..5 (label 0 is "other", ignored).
 CLASSES = ('sky', 'ground', 'disc', 'box', 'triangle')
@@ -31,16 +31,16 @@ def make_scene(rng: np.random.Generator, size: Tuple[int, int]) -> Tuple[np.ndar
     labels = np.where(yy < horizon, 1, 2).astype(np.uint8)
     sky = np.array(PALETTE[0]) + rng.integers(-30, 31, 3) - 60 * (yy / h)[..., None]
     sky = sky + rng.normal(0, 4, (h, w, 3))
-    ground = _texture(rng, h, w, PALETTE[1])
+    ground = texture(rng, h, w, PALETTE[1])
     ground += cv2.GaussianBlur(rng.normal(0, 30, (h, w, 1)).astype(np.float32), (0, 0),
                                2)[..., None]
     image = np.where((labels == 1)[..., None], sky, ground)
     for _ in range(rng.integers(1, 5)):
         label = int(rng.integers(3, 6))
         r = rng.uniform(0.08, 0.2) * min(h, w)
-        mask = _shape_mask(_OBJECTS[label], h, w, rng.uniform(r, h - r), rng.uniform(r, w - r),
+        mask = shape_mask(_OBJECTS[label], h, w, rng.uniform(r, h - r), rng.uniform(r, w - r),
                            r, rng.uniform(0, np.pi), rng.uniform(0.6, 1.0))
-        image[mask] = _texture(rng, h, w, PALETTE[label - 1])[mask]
+        image[mask] = texture(rng, h, w, PALETTE[label - 1])[mask]
         labels[mask] = label
     for _ in range(rng.integers(0, 3)):  # clutter: "other", ignored like ADE20K's 0
         cy, cx, r = rng.integers(0, h), rng.integers(0, w), rng.integers(3, 8)

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Tuple
 
 import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
+
+from .drawing import background, shape_mask, texture
 
 CLASSES = ('circle', 'box', 'triangle', 'cross')
 #: Base colours (RGB) per class; each instance varies around its class colour.
@@ -22,61 +24,21 @@ MIN_VISIBLE_FRACTION = 0.4
 MIN_AREA = 40
 
 
-def _shape_mask(kind: str, h: int, w: int, cy: float, cx: float, r: float,
-                angle: float, aspect: float) -> np.ndarray:
-    canvas = np.zeros((h, w), np.uint8)
-    if kind == 'circle':
-        cv2.ellipse(canvas, (int(cx), int(cy)), (int(r), int(r * aspect)), np.degrees(angle),
-                    0, 360, 1, -1)
-        return canvas.astype(bool)
-    if kind == 'box':
-        pts = np.array([[-1, -aspect], [1, -aspect], [1, aspect], [-1, aspect]]) * r
-    elif kind == 'triangle':
-        pts = np.array([[0, -1.15], [1.0, 0.65], [-1.0, 0.65]]) * r
-    else:  # cross
-        a, b = 1.0, 0.36
-        pts = np.array([[-b, -a], [b, -a], [b, -b], [a, -b], [a, b], [b, b], [b, a],
-                        [-b, a], [-b, b], [-a, b], [-a, -b], [-b, -b]]) * r
-    rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
-    pts = pts @ rot.T + [cx, cy]
-    cv2.fillPoly(canvas, [np.round(pts).astype(np.int32)], 1)
-    return canvas.astype(bool)
-
-
-def _texture(rng: np.random.Generator, h: int, w: int, color: Sequence[int]) -> np.ndarray:
-    """Colour with stripes and noise, so that shapes are not flat patches."""
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    theta, freq = rng.uniform(0, np.pi), rng.uniform(0.2, 0.6)
-    stripes = np.sin(freq * (xx * np.cos(theta) + yy * np.sin(theta)))[..., None]
-    jitter = rng.integers(-35, 36, 3)
-    noise = rng.normal(0, 8, (h, w, 3))
-    return np.clip(np.array(color) + jitter + 22 * stripes + noise, 0, 255)
-
-
-def _background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    base = rng.integers(70, 180, 3).astype(np.float32)
-    gradient = rng.uniform(-0.4, 0.4, (2, 3))
-    image = base + yy[..., None] * gradient[0] + xx[..., None] * gradient[1]
-    blobs = cv2.GaussianBlur(rng.normal(0, 25, (h, w, 3)).astype(np.float32), (0, 0), 4)
-    return np.clip(image + blobs + rng.normal(0, 6, (h, w, 3)), 0, 255)
-
-
 def make_image(rng: np.random.Generator, size: Tuple[int, int],
                max_objects: int) -> Tuple[np.ndarray, List[Tuple[int, np.ndarray]]]:
     """Return an RGB uint8 image and ``[(category_index, visible_mask), ...]``."""
     h, w = size
-    image = _background(rng, h, w)
+    image = background(rng, h, w)
     placed: List[Tuple[int, np.ndarray, int]] = []
     for _ in range(rng.integers(1, max_objects + 1)):
         label = int(rng.integers(len(CLASSES)))
         r = rng.uniform(0.09, 0.2) * min(h, w)
         cy, cx = rng.uniform(r, h - r), rng.uniform(r, w - r)
-        mask = _shape_mask(CLASSES[label], h, w, cy, cx, r, rng.uniform(0, np.pi),
+        mask = shape_mask(CLASSES[label], h, w, cy, cx, r, rng.uniform(0, np.pi),
                            rng.uniform(0.6, 1.0))
         if mask.sum() < MIN_AREA:
             continue
-        image[mask] = _texture(rng, h, w, CLASS_COLORS[label])[mask]
+        image[mask] = texture(rng, h, w, CLASS_COLORS[label])[mask]
         placed.append((label, mask, int(mask.sum())))
     instances = []
     covered = np.zeros((h, w), bool)

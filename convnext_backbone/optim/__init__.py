@@ -1,3 +1,0 @@
-from .layer_decay import ConvNeXtLayerDecayOptimizerConstructor
-
-__all__ = ['ConvNeXtLayerDecayOptimizerConstructor']

@@ -1,0 +1,42 @@
+"""Command-line arguments shared by the tools, and reading a config with them."""
+from __future__ import annotations
+
+import ast
+import os
+import os.path as osp
+from typing import Union
+
+from mmengine.config import Config, DictAction
+
+
+def arch_from_string(text: str) -> Union[str, dict]:
+    """A command-line arch: a name, or a literal such as ``dict(depths=[...], dims=[...])``."""
+    text = text.strip()
+    if text.startswith('dict('):
+        node = ast.parse(text, mode='eval').body
+        return {kw.arg: ast.literal_eval(kw.value) for kw in node.keywords}
+    if text.startswith('{'):
+        return ast.literal_eval(text)
+    return text
+
+
+def add_common_args(parser) -> None:
+    """The arguments tools/train.py and tools/test.py share (mmdet's and mmseg's CLI)."""
+    parser.add_argument('--work-dir', help='where logs (and checkpoints) go')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config entries, e.g. train_cfg.max_epochs=1')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def load_config(args) -> Config:
+    """Read the config, apply ``--cfg-options``, the launcher and the work dir."""
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
+        'work_dirs', osp.splitext(osp.basename(args.config))[0])
+    return cfg

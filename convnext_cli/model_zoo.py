@@ -1,0 +1,86 @@
+"""The published facts (configs/metafile.yml) and the README's model-zoo tables made from them.
+
+    python -m convnext_cli.model_zoo          # print the tables the README carries
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import yaml
+
+METAFILE = Path(__file__).resolve().parents[1] / 'configs' / 'metafile.yml'
+
+
+def load_models(path: Path = METAFILE) -> List[dict]:
+    """Every ``Models`` entry of the metafile."""
+    with open(path) as f:
+        return yaml.safe_load(f)['Models']
+
+
+def by_name(models: Optional[List[dict]] = None) -> Dict[str, dict]:
+    return {m['Name']: m for m in (models or load_models())}
+
+
+def classifiers(models: Optional[List[dict]] = None) -> Dict[str, dict]:
+    """``arch -> entry`` of the ImageNet classifiers (the backbones' published sizes)."""
+    return {m['Metadata']['Arch']: m for m in (models or load_models())
+            if m['Results'] and m['Results'][0]['Task'] == 'Image Classification'}
+
+
+def with_config(task: str, models: Optional[List[dict]] = None) -> List[dict]:
+    """Entries with a config of ours, for ``'det'`` (COCO) or ``'seg'`` (ADE20K)."""
+    method = ('UperNet',) if task == 'seg' else ('Mask R-CNN', 'Cascade Mask R-CNN')
+    return [m for m in (models or load_models())
+            if m.get('Config') and m['Metadata'].get('Method') in method]
+
+
+def published_precision(value) -> float:
+    """Half a unit of the last digit a published number was written with (28.59 -> 0.005)."""
+    text = repr(value)
+    decimals = len(text.split('.')[1]) if '.' in text else 0
+    return 0.5 * 10 ** -decimals
+
+
+def _file(url: Optional[str]) -> str:
+    return url.rsplit('/', 1)[1] if url else ''
+
+
+def _metric(model: dict, name: str) -> str:
+    results = model['Results']
+    return str(results[0]['Metrics'][name]) if results else 'not published'
+
+
+def render_tables(models: Optional[List[dict]] = None) -> str:
+    """The README's model-zoo tables (markdown)."""
+    models = models or load_models()
+    size = {'tiny': 'T', 'small': 'S', 'base': 'B', 'large': 'L', 'xlarge': 'XL'}
+    lines = ['| config | method | backbone | pretrained file | box AP | mask AP | '
+             '#params | FLOPs |',
+             '|---|---|---|---|---|---|---|---|']
+    for m in with_config('det', models):
+        meta = m['Metadata']
+        params = f"{meta['Parameters (M)']}M" if 'Parameters (M)' in meta else ''
+        flops = f"{meta['FLOPs (G)']}G" if 'FLOPs (G)' in meta else ''
+        lines.append(f"| `{m['Config']}` | {meta['Method']} {meta['Schedule']} | "
+                     f"{size[meta['Arch']]} ({meta['Pretraining']}) | `{_file(m['Pretrained'])}` | "
+                     f"{_metric(m, 'box AP')} | {_metric(m, 'mask AP')} | {params} | {flops} |")
+    lines += ['', '| config (UperNet, ADE20K, 160k) | backbone | crop | pretrained file | '
+              'mIoU | mIoU ms+flip (`*_ms.py`) | #params | FLOPs |',
+              '|---|---|---|---|---|---|---|---|']
+    for m in with_config('seg', models):
+        meta = m['Metadata']
+        lines.append(f"| `{m['Config']}` | {size[meta['Arch']]} ({meta['Pretraining']}) | "
+                     f"{meta['Crop']} | `{_file(m['Pretrained'])}` | {_metric(m, 'mIoU')} | "
+                     f"{_metric(m, 'mIoU (ms+flip)')} | {meta['Parameters (M)']}M | "
+                     f"{meta['FLOPs (G)']}G |")
+    return '\n'.join(lines)
+
+
+def main(argv=None) -> int:
+    print(render_tables())
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())

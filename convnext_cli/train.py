@@ -1,0 +1,79 @@
+"""Train a detector or segmentor from a config (mmdet's and mmseg's CLI).
+
+    python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp]
+        [--auto-scale-lr] [--cfg-options k=v ...] [--launcher none|pytorch|slurm|mpi]
+
+Works for detection (mmdet) and segmentation (mmseg) configs; multi-GPU and multi-node
+runs go through tools/dist_train.sh / tools/slurm_train.sh and mmengine's launchers.
+"""
+import argparse
+import os.path as osp
+
+from mmengine.config import Config
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
+
+from .arguments import add_common_args, load_config
+from .preflight import (
+    adapt_amp_to_device,
+    check_datasets,
+    check_pretrained,
+    prepare_cpu_distributed,
+)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Train a detector or a segmentor')
+    parser.add_argument('config', help='config file')
+    parser.add_argument('--amp', action='store_true', help='mixed-precision training')
+    parser.add_argument('--auto-scale-lr', action='store_true',
+                        help='scale the lr by total batch / auto_scale_lr.base_batch_size')
+    parser.add_argument('--resume', nargs='?', const='auto', metavar='CKPT',
+                        help='resume from CKPT, or from the latest checkpoint in the '
+                             'work dir if no path is given')
+    add_common_args(parser)
+    return parser.parse_args(argv)
+
+
+def build_cfg(args) -> Config:
+    cfg = load_config(args)
+    if args.amp:
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.loss_scale = 'dynamic'
+    if args.auto_scale_lr:
+        if 'base_batch_size' not in cfg.get('auto_scale_lr', {}):
+            raise SystemExit('--auto-scale-lr needs auto_scale_lr.base_batch_size in the '
+                             'config.')
+        cfg.auto_scale_lr.enable = True
+    if args.resume == 'auto':
+        cfg.resume, cfg.load_from = True, None
+    elif args.resume:
+        cfg.resume, cfg.load_from = True, args.resume
+    return cfg
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cfg = build_cfg(args)
+    phases = ('train', 'val') if cfg.get('val_cfg') else ('train',)
+    check_datasets(cfg, phases)  # before building anything
+    if not cfg.get('resume'):
+        check_pretrained(cfg)
+    adapt_amp_to_device(cfg)
+    prepare_cpu_distributed(cfg)
+    runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
+    runner.train()
+    final = {key[len('val/'):]: buffer.current()
+             for key, buffer in runner.message_hub.log_scalars.items()
+             if key.startswith('val/') and not key.endswith(('time', 'data_time'))}
+    if final:
+        runner.logger.info('Final validation: ' + '  '.join(
+            f'{k} {v:.4f}' for k, v in final.items() if not k.endswith(('_s', '_m', '_l'))))
+    last = osp.join(cfg.work_dir, 'last_checkpoint')
+    checkpoint = open(last).read().strip() if osp.isfile(last) else 'none saved'
+    runner.logger.info(f'Done. Logs and checkpoints: {osp.abspath(cfg.work_dir)}; '
+                       f'last checkpoint: {checkpoint}')
+
+
+if __name__ == '__main__':
+    main()
