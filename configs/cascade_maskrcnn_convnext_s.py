@@ -1,14 +1,11 @@
-# Cascade Mask R-CNN + FPN, ConvNeXt-small, COCO 2017, 3x multi-scale + crop; the rest as in
-# cascade_maskrcnn_convnext_t.py. Paper (Table 3): 51.9 box AP / 45.0 mask AP.
-# Batch 16 = 8 GPUs x 2; on another total batch B use lr = 2e-4 * B / 16.
-# Pretrained weights: https://dl.fbaipublicfiles.com/convnext/convnext_small_1k_224_ema.pth
-_base_ = './cascade_maskrcnn_convnext_t.py'
+# Cascade Mask R-CNN + FPN, ConvNeXt-S, COCO 2017, 3x multi-scale + crop.
+# Recipe: _base_/cascade_maskrcnn_convnext.py; published values: configs/metafile.yml.
+_base_ = ['./_base_/cascade_maskrcnn_convnext.py', './_base_/backbones/convnext_s.py']
 
-pretrained = 'checkpoints/convnext_small_1k_224_ema.pth'
+pretrained = 'checkpoints/convnext_small_1k_224.pth'
 model = dict(
-    backbone=dict(arch='small', drop_path_rate=0.6,
+    backbone=dict(arch=_base_.convnext_arch, drop_path_rate=0.6,
                   init_cfg=dict(type='Pretrained', checkpoint=pretrained)),
-    neck=dict(in_channels=[96, 192, 384, 768]))
-optim_wrapper = dict(
-    paramwise_cfg=dict(decay_rate=0.7, decay_type='layer_wise', num_layers=12),
-    optimizer=dict(lr=2e-4))
+    neck=dict(in_channels=_base_.convnext_channels))
+optim_wrapper = dict(paramwise_cfg=dict(decay_rate=0.7, num_layers=12),
+                     optimizer=dict(lr=2e-4))

@@ -1,22 +1,12 @@
-# UperNet, ConvNeXt-base (ImageNet-1k pretraining), ADE20K, 512x512 crops, 160k
-# iterations; single-scale sliding-window test (stride 341). Multi-scale + flip test:
-# upernet_convnext_b_ms.py. Paper (Liu et al. 2022, Table 4): 49.1 mIoU single-scale,
-# 49.9 multi-scale.
-# Batch 16 = 8 GPUs x 2 (tools/dist_train.sh CONFIG 8); on another total batch B use
-# lr = 1e-4 * B / 16 (or --auto-scale-lr). SyncBN heads need a distributed run.
-# Pretrained weights: https://dl.fbaipublicfiles.com/convnext/convnext_base_1k_224_ema.pth
-_base_ = ['./_base_/upernet_convnext.py', 'mmseg::_base_/datasets/ade20k.py']
+# UperNet, ConvNeXt-B (ImageNet-1k pretraining), ADE20K, 512x512 crops, 160k iterations,
+# single-scale sliding-window test; multi-scale + flip: upernet_convnext_b_ms.py.
+# Recipe: _base_/upernet_convnext.py; published values: configs/metafile.yml.
+_base_ = ['./_base_/upernet_convnext_512.py', './_base_/backbones/convnext_b.py']
 
-crop_size = (512, 512)
-pretrained = 'checkpoints/convnext_base_1k_224_ema.pth'
+pretrained = 'checkpoints/convnext_base_1k_224.pth'
 model = dict(
-    data_preprocessor=dict(size=crop_size),
-    backbone=dict(arch='base', drop_path_rate=0.4,
+    backbone=dict(arch=_base_.convnext_arch, drop_path_rate=0.4,
                   init_cfg=dict(type='Pretrained', checkpoint=pretrained)),
-    decode_head=dict(in_channels=[128, 256, 512, 1024]),
-    auxiliary_head=dict(in_channels=512),
-    test_cfg=dict(mode='slide', crop_size=crop_size, stride=(341, 341)))
-train_dataloader = dict(batch_size=2)  # per GPU
-optim_wrapper = dict(
-    paramwise_cfg=dict(num_layers=12),
-    optimizer=dict(lr=1e-4))
+    decode_head=dict(in_channels=_base_.convnext_channels),
+    auxiliary_head=dict(in_channels=_base_.convnext_channels[2]))  # stage 2 (stride 16)
+optim_wrapper = dict(paramwise_cfg=dict(num_layers=12), optimizer=dict(lr=1e-4))

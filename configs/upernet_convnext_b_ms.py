@@ -1,5 +1,4 @@
-# upernet_convnext_b.py evaluated multi-scale (ratios 0.5-1.75) with flip, through
-# mmseg's SegTTAModel. Paper (Liu et al. 2022, Table 4): 49.9 mIoU.
+# upernet_convnext_b.py evaluated multi-scale (ratios 0.5-1.75) with flip, through mmseg's SegTTAModel:
 #   python tools/test.py configs/upernet_convnext_b_ms.py CHECKPOINT
 _base_ = './upernet_convnext_b.py'
 

@@ -9,6 +9,7 @@ import torch
 
 from convnext_backbone import CheckpointError, ConvNeXtBackbone, load_pretrained
 from convnext_backbone.checkpoint import read_checkpoint
+
 from conftest import VERSIONS, expected, fixture_arch, fixture_dir, layer_norm_2d
 
 ROOT = Path(__file__).resolve().parents[1]

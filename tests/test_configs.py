@@ -5,7 +5,8 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from convnext_backbone import ConvNeXtBackbone
+from convnext_backbone import ARCH_SETTINGS, ConvNeXtBackbone
+from convnext_cli import model_zoo
 
 CONFIGS = Path(__file__).resolve().parents[1] / 'configs'
 ALL = sorted(p for p in CONFIGS.rglob('*.py') if '_base_' not in p.parts)
@@ -38,22 +39,22 @@ def test_config_builds_model_with_convnext_backbone(path):
     assert list(in_channels) == model.backbone.dims
 
 
-PUBLISHED = {
-    # config: (arch, drop_path, lr, decay, num_layers)
-    'maskrcnn_convnext_t': ('tiny', 0.4, 1e-4, 0.95, 6),
-    'maskrcnn_convnext_t_1x': ('tiny', 0.4, 1e-4, 0.95, 6),
-    'cascade_maskrcnn_convnext_t': ('tiny', 0.4, 2e-4, 0.7, 6),
-    'cascade_maskrcnn_convnext_s': ('small', 0.6, 2e-4, 0.7, 12),
-    'cascade_maskrcnn_convnext_b': ('base', 0.7, 2e-4, 0.8, 12),
-    'cascade_maskrcnn_convnext_l': ('large', 0.7, 1e-4, 0.7, 12),
-    'cascade_maskrcnn_convnext_xl': ('xlarge', 0.8, 1e-4, 0.7, 12),
-}
+DETECTION_MODELS = {m['Name']: m for m in model_zoo.with_config('det')}
+SEGMENTATION_MODELS = {m['Name']: m for m in model_zoo.with_config('seg')}
 
 
-@pytest.mark.parametrize('name', sorted(PUBLISHED))
+def published_recipe(name):
+    """``(arch, drop_path, lr, decay_rate, num_layers)`` of a config, from the metafile."""
+    meta = {**DETECTION_MODELS, **SEGMENTATION_MODELS}[name]['Metadata']
+    recipe = meta['Recipe']
+    return (meta['Arch'], recipe['drop_path_rate'], recipe['lr'], recipe['lr decay']['rate'],
+            recipe['lr decay']['num_layers'])
+
+
+@pytest.mark.parametrize('name', sorted(DETECTION_MODELS))
 def test_detection_recipe_values(name):
     cfg = Config.fromfile(str(CONFIGS / f'{name}.py'))
-    arch, drop_path, lr, decay, num_layers = PUBLISHED[name]
+    arch, drop_path, lr, decay, num_layers = published_recipe(name)
     backbone = cfg.model.backbone
     assert (backbone.arch, backbone.drop_path_rate, backbone.layer_scale_init_value) == (
         arch, drop_path, 1.0)
@@ -76,21 +77,12 @@ def test_detection_recipe_values(name):
             assert head.norm_cfg.type == 'SyncBN' and head.loss_bbox.type == 'GIoULoss'
 
 
-SEGMENTATION = {
-    # config: (arch, crop, drop_path, lr, num_layers, slide stride)
-    'upernet_convnext_t': ('tiny', 512, 0.4, 1e-4, 6, 341),
-    'upernet_convnext_s': ('small', 512, 0.3, 1e-4, 12, 341),
-    'upernet_convnext_b': ('base', 512, 0.4, 1e-4, 12, 341),
-    'upernet_convnext_b_640': ('base', 640, 0.4, 1e-4, 12, 426),
-    'upernet_convnext_l_640': ('large', 640, 0.4, 1e-4, 12, 426),
-    'upernet_convnext_xl_640': ('xlarge', 640, 0.4, 8e-5, 12, 426),
-}
-
-
-@pytest.mark.parametrize('name', sorted(SEGMENTATION))
+@pytest.mark.parametrize('name', sorted(SEGMENTATION_MODELS))
 def test_segmentation_recipe_values(name):
     cfg = Config.fromfile(str(CONFIGS / f'{name}.py'))
-    arch, crop, drop_path, lr, num_layers, stride = SEGMENTATION[name]
+    arch, drop_path, lr, _, num_layers = published_recipe(name)
+    crop = SEGMENTATION_MODELS[name]['Metadata']['Crop']
+    stride = crop * 2 // 3  # the official sliding window: 2/3 of the crop (341, 426)
     model = cfg.model
     assert (model.backbone.arch, model.backbone.drop_path_rate) == (arch, drop_path)
     assert model.data_preprocessor.size == (crop, crop)
@@ -111,3 +103,29 @@ def test_segmentation_recipe_values(name):
     ms = Config.fromfile(str(CONFIGS / f'{name}_ms.py'))
     assert ms.model.type == 'SegTTAModel' and ms.model.module.backbone.arch == arch
     assert ms.test_dataloader.dataset.pipeline[1]['type'] == 'TestTimeAug'
+
+
+@pytest.mark.parametrize('path', sorted((CONFIGS / '_base_' / 'backbones').glob('*.py')),
+                         ids=lambda p: p.stem)
+def test_size_fragments_state_the_arch_tables_channels(path):
+    cfg = Config.fromfile(str(path))
+    assert cfg.convnext_channels == list(ARCH_SETTINGS[cfg.convnext_arch][1])
+
+
+@pytest.mark.parametrize('name', sorted({**DETECTION_MODELS, **SEGMENTATION_MODELS}))
+def test_config_pretrained_file_is_the_published_one(name):
+    entry = {**DETECTION_MODELS, **SEGMENTATION_MODELS}[name]
+    cfg = Config.fromfile(str(CONFIGS.parent / entry['Config']))
+    published = entry['Pretrained'].rsplit('/', 1)[1]
+    assert Path(cfg.model.backbone.init_cfg.checkpoint).name == published
+
+
+def test_every_config_has_a_metafile_entry():
+    recorded = {m['Config'] for m in model_zoo.load_models() if m.get('Config')}
+    leaves = {f'configs/{p.name}' for p in CONFIGS.glob('*.py') if not p.stem.endswith('_ms')}
+    assert leaves == recorded
+
+
+def test_readme_model_zoo_tables_come_from_the_metafile():
+    readme = (CONFIGS.parent / 'README.md').read_text()
+    assert model_zoo.render_tables() in readme, 'run: python -m convnext_cli.model_zoo'

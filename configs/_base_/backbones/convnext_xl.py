@@ -1,0 +1,5 @@
+# ConvNeXt-XL (depths 3-3-27-3): the arch name and the stage widths that the neck and heads take.
+# The one place in the configs where this size's channels are written (checked against the
+# backbone's arch table by tests/test_configs.py).
+convnext_arch = 'xlarge'
+convnext_channels = [256, 512, 1024, 2048]
