@@ -182,6 +182,7 @@ def test_url_without_network_says_download_and_pass_local_path():
 
 @pytest.mark.parametrize('version,layout', [('v1', 'torchvision'), ('v2', 'timm'),
                                             ('v1', 'official_detection')])
+@pytest.mark.e2e
 def test_convert_then_load_round_trips(version, layout, tmp_path):
     src = fixture_dir(version) / f'{layout}.pth'
     dst = tmp_path / 'converted.pth'
@@ -203,6 +204,7 @@ def test_convert_then_load_round_trips(version, layout, tmp_path):
         torch.testing.assert_close(out, want, atol=1e-4, rtol=0)
 
 
+@pytest.mark.e2e
 def test_convert_refuses_wrong_arch(tmp_path):
     result = subprocess.run(
         [sys.executable, str(ROOT / 'tools' / 'convert_checkpoint.py'),

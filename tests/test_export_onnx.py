@@ -1,9 +1,12 @@
 """ONNX export with dynamic batch and size, checked against PyTorch with onnxruntime."""
 
+import pytest
 import torch
 
 from convnext_backbone import ConvNeXtBackbone
 from convnext_cli.export_onnx import check, export
+
+pytestmark = pytest.mark.e2e
 
 
 def test_onnx_round_trip_matches_within_1e4(tmp_path):

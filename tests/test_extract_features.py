@@ -73,10 +73,11 @@ def test_glob_size_and_visualization(image_folder, tmp_path):
     report, _ = run([str(image_folder / '*.png')], str(out),
                     dict(size=(64, 64), visualize=True))
     assert len(report['written']) == 3
-    picture = Image.open(out / 'a_features.png')
-    assert picture.size[0] > picture.size[1] > 100
+    with Image.open(out / 'a_features.png') as picture:
+        assert picture.size[0] > picture.size[1] > 100
 
 
+@pytest.mark.e2e
 def test_demo_command_prints_four_shapes(tmp_path):
     result = subprocess.run([sys.executable, str(ROOT / 'tools' / 'extract_features.py'),
                              '--demo', '--out-dir', str(tmp_path)],

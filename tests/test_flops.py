@@ -20,6 +20,7 @@ def test_gflops_match_published_within_3_percent(arch):
     assert abs(gflops - PUBLISHED_GFLOPS[arch]) / PUBLISHED_GFLOPS[arch] < 0.03, gflops
 
 
+@pytest.mark.e2e
 def test_config_flops_cli():
     result = subprocess.run([sys.executable, 'tools/get_flops.py',
                              'configs/maskrcnn_convnext_t.py', '--shape', '320', '320'],

@@ -12,6 +12,8 @@ from torch.utils.data import Dataset
 import convnext_backbone  # noqa: F401  (allowlists mmengine's checkpoint contents)
 from convnext_backbone import ConvNeXtBackbone
 
+pytestmark = pytest.mark.e2e
+
 
 class TinyRegressor(BaseModel):
     def __init__(self):

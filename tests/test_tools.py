@@ -15,6 +15,8 @@ DEMO_CONFIG = ROOT / 'configs' / 'demo' / 'maskrcnn_convnext_demo.py'
 SEG_DEMO_CONFIG = ROOT / 'configs' / 'demo' / 'upernet_convnext_demo.py'
 PYTHON = sys.executable
 
+pytestmark = pytest.mark.e2e
+
 
 @pytest.fixture(scope='module')
 def tiny_coco(tmp_path_factory):
