@@ -2,19 +2,31 @@
 
     python tools/get_flops.py --arch tiny --shape 224 224         # the backbone alone
     python tools/get_flops.py CONFIG --shape 800 1333              # a config's backbone + neck
+    python tools/get_flops.py CONFIG --whole [--shape 800 1280]    # the whole model
 
-For a config, the count covers ``model.extract_feat`` (backbone and neck); the RoI and
-decode heads depend on the proposals and are left out. Counting uses
-``mmengine.analysis.FlopAnalyzer`` (fvcore's jit-trace counter), which counts one
-multiply-add as one flop.
+``--whole`` counts what the official detection and segmentation READMEs count (mmdet/mmseg
+2.x ``forward_dummy``): for detectors the backbone, neck, RPN head and the RoI heads on
+1000 fixed proposals (the mask heads on the first 100; in Cascade every stage on the same
+proposals); for segmentors the backbone and the decode head (not the auxiliary head).
+Parameters are those of the whole model, auxiliary head included. Without ``--shape`` it
+uses the input the published number was measured at (``configs/metafile.yml``: 1280x800
+for COCO, 2048x512 / 2560x640 for ADE20K). Counting uses
+``mmengine.analysis.FlopAnalyzer`` (fvcore's jit-trace counter: one multiply-add is one
+flop; RoIAlign is not counted, as in mmcv's old counter).
 """
 import argparse
+import os.path as osp
 
 import torch
-from mmengine.analysis import FlopAnalyzer, parameter_count
+from mmengine.analysis import FlopAnalyzer
 from torch import nn
 
 from convnext_backbone import ConvNeXtBackbone
+
+from .arguments import arch_from_string
+
+NUM_PROPOSALS = 1000
+NUM_MASK_PROPOSALS = 100
 
 
 class ExtractFeat(nn.Module):
@@ -28,21 +40,62 @@ class ExtractFeat(nn.Module):
         return self.model.extract_feat(x)
 
 
+class WholeDetector(nn.Module):
+    """A two-stage detector as mmdet 2.x's ``forward_dummy`` ran it (fixed proposals)."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        from mmdet.structures.bbox import bbox2roi
+        feats = self.model.extract_feat(x)
+        rpn_outs = self.model.rpn_head(feats)
+        generator = torch.Generator().manual_seed(0)
+        h, w = x.shape[-2:]
+        corner = torch.rand(NUM_PROPOSALS, 2, generator=generator) * x.new_tensor(
+            [0.8 * w, 0.8 * h])
+        size = torch.rand(NUM_PROPOSALS, 2, generator=generator) * x.new_tensor(
+            [0.2 * w, 0.2 * h]) + 8
+        rois = bbox2roi([torch.cat([corner, corner + size], 1)])
+        head = self.model.roi_head
+        stages = [(i,) for i in range(head.num_stages)] if hasattr(head, 'num_stages') else [()]
+        outs = [head._bbox_forward(*stage, feats, rois)['cls_score'] for stage in stages]
+        if head.with_mask:
+            outs += [head._mask_forward(*stage, feats, rois[:NUM_MASK_PROPOSALS])['mask_preds']
+                     for stage in stages]
+        return rpn_outs, outs
+
+
+class WholeSegmentor(nn.Module):
+    """An encoder-decoder segmentor's backbone and decode head (mmseg 2.x's count)."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        return self.model.decode_head(self.model.extract_feat(x))
+
+
 def backbone_complexity(arch, shape=(224, 224)):
     """``(gflops, mparams)`` of the backbone for one ``3 x H x W`` image."""
     return complexity(ConvNeXtBackbone(arch).eval(), shape)
 
 
-def complexity(model: nn.Module, shape):
+def complexity(model: nn.Module, shape, params_of: nn.Module = None):
+    """``(gflops, mparams)``: FLOPs of ``model`` on one image, parameters of ``params_of``."""
     x = torch.randn(1, 3, *shape)
     with torch.no_grad():
         analyzer = FlopAnalyzer(model, (x,))
         analyzer.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
         flops = analyzer.total()
-    return flops / 1e9, parameter_count(model)[''] / 1e6
+    params = sum(p.numel() for p in (params_of or model).parameters())
+    return flops / 1e9, params / 1e6
 
 
-def build_from_config(path):
+def build_model(path):
+    """The detector or segmentor of a config, without its pretrained weights, in eval mode."""
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
     from mmengine.utils import import_modules_from_strings
@@ -57,23 +110,60 @@ def build_from_config(path):
         from mmdet.registry import MODELS
     else:
         from mmseg.registry import MODELS
-    return ExtractFeat(MODELS.build(model_cfg).eval())
+    return MODELS.build(model_cfg).eval()
+
+
+def build_from_config(path):
+    """Backbone + neck of a config, as one module to trace."""
+    return ExtractFeat(build_model(path))
+
+
+def whole_model_complexity(path, shape=None):
+    """``(gflops, mparams, (H, W))`` of a config's whole model, counted as published."""
+    if shape is None:
+        shape = published_input(path)
+    model = build_model(path)
+    whole = WholeSegmentor(model) if hasattr(model, 'decode_head') else WholeDetector(model)
+    gflops, mparams = complexity(whole, shape, params_of=model)
+    return gflops, mparams, tuple(shape)
+
+
+def published_input(path):
+    """``(H, W)`` at which the metafile's whole-model FLOPs of a config were measured."""
+    from .model_zoo import load_models
+    name = osp.splitext(osp.basename(path))[0]
+    for model in load_models():
+        if model['Name'] == name and 'Input' in model['Metadata']:
+            w, h = (int(v) for v in model['Metadata']['Input'].split('x'))
+            return h, w
+    raise SystemExit(f'{path} has no published input size in configs/metafile.yml; '
+                     f'pass --shape H W.')
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('config', nargs='?', help='a config (default: the backbone alone)')
     parser.add_argument('--arch', default='tiny', help='backbone arch without a config')
-    parser.add_argument('--shape', type=int, nargs=2, default=[224, 224], metavar=('H', 'W'))
+    parser.add_argument('--shape', type=int, nargs=2, metavar=('H', 'W'),
+                        help='input size (default: 224 224; with --whole, the published one)')
+    parser.add_argument('--whole', action='store_true',
+                        help='count the whole model as the official READMEs do')
     args = parser.parse_args(argv)
-    if args.config:
-        model, what = build_from_config(args.config), f'{args.config} (backbone + neck)'
+    if args.config and args.whole:
+        gflops, mparams, shape = whole_model_complexity(args.config, args.shape)
+        what = f'{args.config} (whole model)'
     else:
-        model, what = ConvNeXtBackbone(args.arch).eval(), f'ConvNeXt {args.arch} backbone'
-    gflops, mparams = complexity(model, tuple(args.shape))
-    print(f'{what}, input 3x{args.shape[0]}x{args.shape[1]}: {gflops:.2f} GFLOPs '
+        shape = tuple(args.shape or (224, 224))
+        if args.config:
+            model, what = build_from_config(args.config), f'{args.config} (backbone + neck)'
+        else:
+            model = ConvNeXtBackbone(arch_from_string(args.arch)).eval()
+            what = f'ConvNeXt {args.arch} backbone'
+        gflops, mparams = complexity(model, shape)
+    print(f'{what}, input 3x{shape[0]}x{shape[1]}: {gflops:.2f} GFLOPs '
           f'(multiply-adds), {mparams:.2f} M parameters')
+    return 0
 
 
 if __name__ == '__main__':
-    main()
+    raise SystemExit(main())

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from convnext_cli import model_zoo
-from convnext_cli.get_flops import backbone_complexity
+from convnext_cli.get_flops import backbone_complexity, whole_model_complexity
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,3 +27,19 @@ def test_config_flops_cli():
                             capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stderr[-2000:]
     assert 'GFLOPs' in result.stdout and '(backbone + neck)' in result.stdout
+
+
+WHOLE_MODELS = [m for task in ('det', 'seg') for m in model_zoo.with_config(task)
+                if 'FLOPs (G)' in m['Metadata']]
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize('entry', WHOLE_MODELS, ids=[m['Name'] for m in WHOLE_MODELS])
+def test_whole_model_flops_and_params_match_the_official_readmes(entry):
+    # The official READMEs' #params and FLOPs, at the input they were measured at.
+    gflops, mparams, _ = whole_model_complexity(str(ROOT / entry['Config']))
+    published_flops = entry['Metadata']['FLOPs (G)']
+    published_params = entry['Metadata']['Parameters (M)']
+    assert abs(gflops - published_flops) / published_flops < 0.03, gflops
+    assert abs(mparams - published_params) <= model_zoo.published_precision(
+        published_params), mparams
