@@ -4,8 +4,10 @@
     python benchmarks/backbone_speed.py --arch tiny --batch 2 --size 800 1216 \
         --dtype fp32 bf16 --memory-format contiguous channels_last --compile --with-cp \
         --device cuda --json results.json
+    python benchmarks/backbone_speed.py --device cuda --dtype bf16 fp16 \
+        --memory-format channels_last --compile     # the GPU comparison (timm if importable)
 
-For every combination of arch, input size, batch, dtype (fp32, or bf16 autocast), memory
+For every combination of arch, input size, batch, dtype (fp32, or bf16/fp16 autocast), memory
 format, eager/compiled and with_cp, it measures after warm-up, taking medians:
 forward-only throughput (no grad), forward+backward throughput, and peak memory of a
 training step (CUDA max allocated on GPU; on CPU the peak resident-set growth, sampled
@@ -82,8 +84,9 @@ def sync(device):
 
 
 def autocast(device, dtype):
-    if dtype == 'bf16':
-        return torch.autocast(device.type, dtype=torch.bfloat16)
+    if dtype in ('bf16', 'fp16'):
+        low = torch.bfloat16 if dtype == 'bf16' else torch.float16
+        return torch.autocast(device.type, dtype=low)
     return contextlib.nullcontext()
 
 
@@ -188,7 +191,8 @@ def main(argv=None):
     parser.add_argument('--arch', nargs='+', default=['tiny'])
     parser.add_argument('--size', nargs=2, type=int, action='append', metavar=('H', 'W'))
     parser.add_argument('--batch', nargs='+', type=int, default=[1])
-    parser.add_argument('--dtype', nargs='+', default=['fp32'], choices=['fp32', 'bf16'])
+    parser.add_argument('--dtype', nargs='+', default=['fp32'], choices=['fp32', 'bf16', 'fp16'],
+                        help='fp32, or bf16 / fp16 autocast (fp16: as AmpOptimWrapper on CUDA)')
     parser.add_argument('--memory-format', nargs='+', default=['contiguous'],
                         choices=['contiguous', 'channels_last'])
     parser.add_argument('--compile', action='store_true', help='also torch.compile')

@@ -98,3 +98,18 @@ def test_registered_for_mmdet_configs():
     from mmdet.registry import OPTIM_WRAPPER_CONSTRUCTORS
     assert OPTIM_WRAPPER_CONSTRUCTORS.get('ConvNeXtLayerDecayOptimizerConstructor') is \
         ConvNeXtLayerDecayOptimizerConstructor
+
+
+def test_without_paramwise_cfg_norms_biases_and_gamma_still_get_no_weight_decay():
+    # mmengine skips add_params when paramwise_cfg is empty; the constructor must not.
+    model = Detector(dict(depths=[1, 1, 2, 1], dims=[8, 16, 24, 32]))
+    for paramwise in (None, {}):
+        per_param = lr_and_wd_per_param(
+            ConvNeXtLayerDecayOptimizerConstructor(OPTIM, paramwise)(model), model)
+        assert len(per_param) == len(list(model.parameters()))
+        params = dict(model.named_parameters())
+        for name, (lr, wd) in per_param.items():
+            assert lr == pytest.approx(1e-4), name  # decay_rate defaults to 1: no lr decay
+            no_decay = params[name].ndim == 1  # norms, biases and layer scales
+            assert wd == (0.0 if no_decay else 0.05), name
+        assert per_param['backbone.norm0.weight'][1] == 0.0

@@ -75,6 +75,10 @@ class ConvNeXtLayerDecayOptimizerConstructor(DefaultOptimWrapperConstructor):
         decay_rate (float): lr multiplier per layer (e.g. 0.95 Mask R-CNN, 0.7 Cascade).
         decay_type (str): ``'layer_wise'`` (detection) or ``'stage_wise'`` (UperNet).
         num_layers (int, optional): number of layers; inferred from the depths if omitted.
+
+    Without ``paramwise_cfg`` the documented defaults apply (``decay_rate=1.0``, that is no
+    lr decay, ``layer_wise``) and norms, biases, ``gamma`` and GRN still get no weight
+    decay: mmengine's base class would otherwise skip :meth:`add_params` altogether.
     """
 
     def __init__(self, optim_wrapper_cfg: dict, paramwise_cfg: Optional[dict] = None):
@@ -94,6 +98,8 @@ class ConvNeXtLayerDecayOptimizerConstructor(DefaultOptimWrapperConstructor):
         if num_layers is not None and (not isinstance(num_layers, int) or num_layers < 4):
             raise ValueError(f'num_layers must be an int >= 4 (stem, stages 0-1, at least '
                              f'one group of stage 2, stage 3), got {num_layers!r}.')
+        # Never empty: an empty paramwise_cfg makes mmengine skip add_params silently.
+        paramwise_cfg.update(decay_type=decay_type, decay_rate=decay_rate)
         super().__init__(optim_wrapper_cfg, paramwise_cfg)
         self.decay_type, self.decay_rate, self.num_layers = decay_type, decay_rate, num_layers
 

@@ -29,7 +29,13 @@ from torch import Tensor, nn
 
 from ..archs import NUM_STAGES, resolve_arch
 from ..checkpoint import load_pretrained
-from .fast_ops import depthwise_conv, pointwise_conv, pointwise_conv_add, pointwise_conv_gelu
+from .fast_ops import (
+    depthwise_conv,
+    exact_fp32_cpu,
+    pointwise_conv,
+    pointwise_conv_add,
+    pointwise_conv_gelu,
+)
 
 #: Total downsampling: the 4x4 stem and three 2x2 downsampling layers.
 MIN_INPUT_SIZE = 32
@@ -42,6 +48,24 @@ DEFAULT_INIT_CFG = [
 V1_LAYER_SCALE_INIT = 1e-6
 
 
+def layer_norm(x: Tensor, norm: nn.LayerNorm) -> Tensor:
+    """``norm(x)`` over the last dim, computed in fp32 whenever the input is not fp32.
+
+    Under autocast the result is fp32, as CUDA's autocast (which lists ``layer_norm`` as an
+    fp32 op) and the official ``weight * x_hat + bias`` (promoted by the fp32 weight) give;
+    CPU autocast would keep an fp16 input in fp16. In fp16 / bf16 modules the result is
+    cast back to the module's dtype; computing it in fp32 keeps the parameter gradients
+    (sums over every pixel) as accurate as CUDA's fp32-accumulating kernel.
+    """
+    autocast = torch.is_autocast_enabled(x.device.type)
+    if not autocast and x.dtype == torch.float32:
+        return F.layer_norm(x, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
+    with torch.autocast(x.device.type, enabled=False):
+        out = F.layer_norm(x.float(), norm.normalized_shape, norm.weight.float(),
+                           norm.bias.float(), norm.eps)
+    return out if autocast else out.to(x.dtype)
+
+
 class LayerNorm2d(nn.LayerNorm):
     """LayerNorm over the channels of an ``(N, C, H, W)`` tensor.
 
@@ -50,16 +74,19 @@ class LayerNorm2d(nn.LayerNorm):
     """
 
     def forward(self, x: Tensor) -> Tensor:
-        x = x.permute(0, 2, 3, 1)
-        x = F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
-        return x.permute(0, 3, 1, 2)
+        return layer_norm(x.permute(0, 2, 3, 1), self).permute(0, 3, 1, 2)
 
 
 class GRN(nn.Module):
     """Global Response Normalization (ConvNeXt V2) on channels-last ``(N, H, W, C)``.
 
-    Parameters keep the official ``(1, 1, 1, C)`` shape so that official checkpoints load
-    as they are.
+    The L2 norm over H x W is computed as ``s * ||x / s||`` with ``s`` four times the
+    per-channel max of ``|x|`` (a power of two times it, so the result is the official
+    ``||x||`` within fp32 rounding). The sum of squares inside is then at most
+    ``H * W / 16`` whatever the activations, so a runtime that evaluates the norm as a
+    plain fp16 sum of squares (TensorRT fp16, for one) stays below fp16's 65504 for maps
+    up to 1,048,064 pixels (the stride-4 map of a 4096x4096 input).
+    Parameters keep the official ``(1, 1, 1, C)`` shape so that checkpoints load as they are.
     """
 
     def __init__(self, dim: int, eps: float = 1e-6) -> None:
@@ -69,7 +96,9 @@ class GRN(nn.Module):
         self.eps = eps
 
     def forward(self, x: Tensor) -> Tensor:
-        gx = torch.linalg.vector_norm(x, ord=2, dim=(1, 2), keepdim=True)
+        scale = 4 * x.detach().abs().amax(dim=(1, 2), keepdim=True)
+        scale = scale.clamp_min(torch.finfo(x.dtype).tiny)
+        gx = torch.linalg.vector_norm(x / scale, ord=2, dim=(1, 2), keepdim=True) * scale
         nx = gx / (gx.mean(dim=-1, keepdim=True) + self.eps)
         return torch.addcmul(self.beta + x, x, self.gamma * nx)
 
@@ -86,13 +115,17 @@ def drop_path(x: Tensor, drop_prob: float, training: bool) -> Tensor:
 class ConvNeXtBlock(nn.Module):
     """dwconv 7x7 -> LayerNorm -> Linear 4C -> GELU [-> GRN] -> Linear C [-> gamma] + x.
 
-    The Linear layers run as 1x1 convolutions on the channels-last tensor and layer scale
-    is folded into ``pwconv2`` (see :mod:`.fast_ops`); parameters are the official ones.
+    The Linear layers run as 1x1 convolutions on the channels-last tensor; parameters are
+    the official ones. Where it is exact to fp32 rounding (CPU, fp32, no autocast,
+    ``cpu_kernels``), layer scale is folded into ``pwconv2`` and the CPU kernels of
+    :mod:`.fast_ops` run. Everywhere else the block computes the official order:
+    ``pwconv2`` in the compute precision, then ``x gamma`` in fp32, because a folded
+    ``weight * gamma`` underflows in fp16 (gamma starts at 1e-6).
     """
 
     def __init__(self, dim: int, drop_path_rate: float = 0.0,
                  layer_scale_init_value: float = V1_LAYER_SCALE_INIT,
-                 use_grn: bool = False, mlp_ratio: int = 4) -> None:
+                 use_grn: bool = False, mlp_ratio: int = 4, cpu_kernels: bool = True) -> None:
         super().__init__()
         hidden = mlp_ratio * dim
         self.dwconv = nn.Conv2d(dim, dim, kernel_size=7, padding=3, groups=dim)
@@ -103,22 +136,37 @@ class ConvNeXtBlock(nn.Module):
         self.gamma = (nn.Parameter(torch.full((dim,), float(layer_scale_init_value)))
                       if layer_scale_init_value > 0 else None)
         self.drop_path_rate = drop_path_rate
+        self.cpu_kernels = cpu_kernels
 
     def forward(self, x: Tensor) -> Tensor:
-        y = depthwise_conv(x, self.dwconv.weight, self.dwconv.bias)
-        y = self.norm(y.permute(0, 2, 3, 1))  # NHWC view: free if channels-last
-        y = pointwise_conv_gelu(y.permute(0, 3, 1, 2), self.pwconv1.weight, self.pwconv1.bias)
+        fast = self.cpu_kernels
+        y = depthwise_conv(x, self.dwconv.weight, self.dwconv.bias, fast)
+        y = layer_norm(y.permute(0, 2, 3, 1), self.norm)  # NHWC view: free if channels-last
+        y = pointwise_conv_gelu(y.permute(0, 3, 1, 2), self.pwconv1.weight,
+                                self.pwconv1.bias, fast)
         if self.grn is not None:
             y = self.grn(y.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
         weight, bias = self.pwconv2.weight, self.pwconv2.bias
-        if self.gamma is not None:  # layer scale folded into pwconv2: no pass over y
+        drop = self.training and self.drop_path_rate > 0
+        if self.gamma is not None and not (fast and exact_fp32_cpu(y, weight)):
+            # The official order; under autocast the sum is fp32, as officially.
+            # On the NHWC view, as the official block; the bias is added in fp32 with gamma
+            # (a bf16 bias gradient summed over every pixel in bf16 loses 3x the accuracy).
+            out = F.linear(y.permute(0, 2, 3, 1), weight).float() + bias.float()
+            out = (self.gamma.float() * out).permute(0, 3, 1, 2)
+            if drop:
+                out = drop_path(out, self.drop_path_rate, True)
+            if torch.is_autocast_enabled(x.device.type):
+                return x + out
+            return (x.float() + out).to(x.dtype)  # a half-precision module stays in its dtype
+        if self.gamma is not None:  # fp32 on CPU: layer scale folded, no pass over y
             weight, bias = weight * self.gamma[:, None], bias * self.gamma
-        if self.training and self.drop_path_rate > 0:
-            return x + drop_path(pointwise_conv(y, weight, bias), self.drop_path_rate, True)
-        return pointwise_conv_add(y, weight, bias, residual=x)
+        if drop:
+            return x + drop_path(pointwise_conv(y, weight, bias, fast), self.drop_path_rate, True)
+        return pointwise_conv_add(y, weight, bias, residual=x, enabled=fast)
 
     def extra_repr(self) -> str:
-        return f'drop_path_rate={self.drop_path_rate:.3f}'
+        return f'drop_path_rate={self.drop_path_rate:.3f}, cpu_kernels={self.cpu_kernels}'
 
 
 @MODELS.register_module()
@@ -151,12 +199,22 @@ class ConvNeXtBackbone(BaseModule):
             freshly initialised when a classification checkpoint is loaded, so they
             must be trained. Defaults to -1.
         with_cp (bool): Gradient checkpointing per block: less memory, same gradients,
-            about one extra forward pass of compute. Defaults to False.
+            about one extra forward pass of compute. Every trainable block is
+            checkpointed, also behind a frozen stem. Defaults to False.
+        cpu_kernels (bool): Use the CPU-only kernels (hand-written backward passes, oneDNN
+            fusion, layer scale folded into ``pwconv2``) where they are exact to fp32
+            rounding. ``False`` runs exactly what CUDA runs (the portable path); see
+            :meth:`set_cpu_kernels`. Defaults to True.
         init_cfg (dict | list[dict], optional): mmengine init config. Defaults to
             truncated-normal (std 0.02) convs and linears with zero bias, as officially.
             ``dict(type='Pretrained', checkpoint=PATH)`` takes a checkpoint in any
             published layout (official, timm, torchvision, mmpretrain, V1 or V2) with
             no conversion step; see :mod:`convnext_backbone.checkpoint`.
+
+    Stages after the last of ``out_indices`` and the output norms of stages not in it
+    compute nothing the outputs use: their parameters stay (every checkpoint loads) but
+    are frozen (``requires_grad=False``), so DDP with its default
+    ``find_unused_parameters=False`` trains any subset.
 
     Input sizes that are not multiples of 32 are accepted: every downsampling floors,
     so an ``H x W`` input gives ``floor(H/4)``, then ``floor(H/8)`` (= floor of half the
@@ -174,6 +232,7 @@ class ConvNeXtBackbone(BaseModule):
                  use_grn: Optional[bool] = None,
                  frozen_stages: int = -1,
                  with_cp: bool = False,
+                 cpu_kernels: bool = True,
                  init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
         super().__init__(init_cfg=init_cfg if init_cfg is not None else DEFAULT_INIT_CFG)
         depths, dims, is_v2 = resolve_arch(arch)
@@ -223,14 +282,24 @@ class ConvNeXtBackbone(BaseModule):
         for i in range(NUM_STAGES):
             first = sum(depths[:i])
             self.stages.append(nn.Sequential(*[
-                ConvNeXtBlock(dims[i], rates[first + j], layer_scale_init_value, use_grn)
+                ConvNeXtBlock(dims[i], rates[first + j], layer_scale_init_value, use_grn,
+                              cpu_kernels=cpu_kernels)
                 for j in range(depths[i])
             ]))
         # One output norm per stage; all four exist so that checkpoints always match.
         for i in range(NUM_STAGES):
             self.add_module(f'norm{i}', LayerNorm2d(dims[i], eps=1e-6))
 
+        self.cpu_kernels = cpu_kernels
         self._freeze_stages()
+
+    def set_cpu_kernels(self, enabled: bool) -> 'ConvNeXtBackbone':
+        """Switch the CPU-only kernels on or off (off: the path CUDA runs, on any device)."""
+        self.cpu_kernels = enabled
+        for stage in self.stages:
+            for block in stage:
+                block.cpu_kernels = enabled
+        return self
 
     @property
     def out_channels(self) -> List[int]:
@@ -247,9 +316,21 @@ class ConvNeXtBackbone(BaseModule):
             modules.append(self.stages[i])
         return modules
 
+    def _unused_modules(self) -> List[nn.Module]:
+        """Parts no output depends on: later stages and the norms of unreturned stages."""
+        last = max(self.out_indices)
+        modules: List[nn.Module] = [getattr(self, f'norm{i}') for i in range(NUM_STAGES)
+                                    if i not in self.out_indices]
+        for i in range(last + 1, NUM_STAGES):
+            modules += [self.downsample_layers[i], self.stages[i]]
+        return modules
+
     def _freeze_stages(self) -> None:
         for module in self._frozen_modules():
             module.eval()
+            for param in module.parameters():
+                param.requires_grad = False
+        for module in self._unused_modules():
             for param in module.parameters():
                 param.requires_grad = False
 
@@ -303,7 +384,8 @@ class ConvNeXtBackbone(BaseModule):
         for i in range(last + 1):
             x = self.downsample_layers[i](x)
             stage = self.stages[i]
-            if self.with_cp and self.training and x.requires_grad:
+            if self.with_cp and self.training and torch.is_grad_enabled() and (
+                    x.requires_grad or any(p.requires_grad for p in stage.parameters())):
                 for block in stage:
                     x = cp.checkpoint(block, x, use_reentrant=False)
             else:

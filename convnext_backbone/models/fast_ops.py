@@ -1,8 +1,11 @@
-"""The block's convolutions, with backward passes that are faster on CPU.
+"""The block's convolutions, with CPU-only kernels that are faster on this kind of CPU.
 
 Both keep the parameters of ``nn.Conv2d`` / ``nn.Linear`` (official names and shapes);
-only how the work is done changes. On CUDA, and without autograd, they are plain
-``F.conv2d`` calls.
+only how the work is done changes. The CPU-only kernels (hand-written backward passes,
+oneDNN fusion) run only where they are exact to fp32 rounding: CPU, fp32 tensors, no
+autocast, and ``enabled=True`` (the backbone's ``cpu_kernels`` switch). Everywhere else
+(CUDA, autocast, half-precision modules, ``cpu_kernels=False``) the functions are the
+plain ``F.conv2d`` / autograd path that CUDA runs.
 
 Measured on this project's 2-core CPU (ConvNeXt-T shapes, channels-last, fp32):
 
@@ -15,9 +18,15 @@ Measured on this project's 2-core CPU (ConvNeXt-T shapes, channels-last, fp32):
   group per channel. The input gradient is the forward convolution with the flipped
   kernel.
 """
+from collections import Counter
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+#: How often each CPU-only kernel ran: lets tests show that the fast path (or the portable
+#: path, with all counts at 0) is what ran.
+KERNEL_CALLS: Counter = Counter()
 
 #: Above this many weights, the input gradient of a 1x1 convolution is faster as a GEMM.
 _GEMM_INPUT_GRAD_MIN_WEIGHTS = 1 << 20
@@ -81,20 +90,33 @@ class _DepthwiseConv(torch.autograd.Function):
         return grad_x, grad_w, grad_b
 
 
-def _use_cpu_backward(x: Tensor) -> bool:
-    return x.device.type == 'cpu' and torch.is_grad_enabled()
+def exact_fp32_cpu(x: Tensor, weight: Tensor) -> bool:
+    """Whether CPU tricks are exact to fp32 rounding here: CPU, fp32, no CPU autocast."""
+    return (x.device.type == 'cpu' and x.dtype == torch.float32
+            and weight.dtype == torch.float32 and not torch.is_autocast_enabled('cpu'))
 
 
-def pointwise_conv(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+def _use_cpu_backward(x: Tensor, weight: Tensor, enabled: bool) -> bool:
+    return (enabled and torch.is_grad_enabled() and exact_fp32_cpu(x, weight)
+            and not torch.jit.is_tracing() and not torch.compiler.is_compiling())
+
+
+def pointwise_conv(x: Tensor, weight: Tensor, bias: Tensor, enabled: bool = True) -> Tensor:
     """A Linear layer's ``(C_out, C_in)`` weight applied to ``(N, C_in, H, W)`` as 1x1 conv."""
-    if _use_cpu_backward(x):
+    if _use_cpu_backward(x, weight, enabled):
+        KERNEL_CALLS['pointwise_backward'] += 1
         return _PointwiseConv.apply(x, weight, bias)
-    return F.conv2d(x, weight[:, :, None, None], bias)
+    if enabled and exact_fp32_cpu(x, weight):  # fp32 CPU inference: oneDNN's 1x1 conv
+        return F.conv2d(x, weight[:, :, None, None], bias)
+    # The official Linear on the NHWC view (free if channels-last), as CUDA runs it: in
+    # reduced precision its bias gradient is accumulated as the official one is.
+    return F.linear(x.permute(0, 2, 3, 1), weight, bias).permute(0, 3, 1, 2)
 
 
-def depthwise_conv(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+def depthwise_conv(x: Tensor, weight: Tensor, bias: Tensor, enabled: bool = True) -> Tensor:
     """Depthwise ``k x k`` convolution with 'same' padding (``weight``: ``(C, 1, k, k)``)."""
-    if _use_cpu_backward(x):
+    if _use_cpu_backward(x, weight, enabled):
+        KERNEL_CALLS['depthwise_backward'] += 1
         return _DepthwiseConv.apply(x, weight, bias)
     return F.conv2d(x, weight, bias, padding=weight.shape[-1] // 2, groups=x.shape[1])
 
@@ -105,26 +127,30 @@ _ONEDNN_FUSION = (torch.backends.mkldnn.is_available()
                   and hasattr(torch.ops.mkldnn, '_convolution_pointwise'))
 
 
-def _fusable(x: Tensor) -> bool:
-    return (_ONEDNN_FUSION and not torch.is_grad_enabled() and x.device.type == 'cpu'
-            and x.dtype == torch.float32 and not torch.is_autocast_enabled('cpu')
+def _fusable(x: Tensor, weight: Tensor, enabled: bool) -> bool:
+    return (enabled and _ONEDNN_FUSION and not torch.is_grad_enabled()
+            and exact_fp32_cpu(x, weight)
             and not torch.jit.is_tracing()
             and not torch.compiler.is_compiling()
             and x.is_contiguous(memory_format=torch.channels_last))
 
 
-def pointwise_conv_gelu(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+def pointwise_conv_gelu(x: Tensor, weight: Tensor, bias: Tensor, enabled: bool = True) -> Tensor:
     """``gelu(pointwise_conv(x))`` (exact, erf-based GELU)."""
-    if _fusable(x):
+    if _fusable(x, weight, enabled):
+        KERNEL_CALLS['fused_conv_gelu'] += 1
         return torch.ops.mkldnn._convolution_pointwise(
             x, weight[:, :, None, None], bias, [0, 0], [1, 1], [1, 1], 1, 'gelu', [], 'none')
-    return F.gelu(pointwise_conv(x, weight, bias))
+    return F.gelu(pointwise_conv(x, weight, bias, enabled))
 
 
-def pointwise_conv_add(x: Tensor, weight: Tensor, bias: Tensor, residual: Tensor) -> Tensor:
+def pointwise_conv_add(x: Tensor, weight: Tensor, bias: Tensor, residual: Tensor,
+                       enabled: bool = True) -> Tensor:
     """``residual + pointwise_conv(x)``."""
-    if _fusable(x) and residual.is_contiguous(memory_format=torch.channels_last):
+    if (_fusable(x, weight, enabled)
+            and residual.is_contiguous(memory_format=torch.channels_last)):
+        KERNEL_CALLS['fused_conv_add'] += 1
         return torch.ops.mkldnn._convolution_pointwise.binary(
             x, residual, weight[:, :, None, None], bias, [0, 0], [1, 1], [1, 1], 1, 'add',
             None, None, [], None)
-    return residual + pointwise_conv(x, weight, bias)
+    return residual + pointwise_conv(x, weight, bias, enabled)

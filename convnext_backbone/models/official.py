@@ -69,6 +69,8 @@ class OfficialBlock(nn.Module):
 class OfficialConvNeXt(nn.Module):
     """Official detection backbone (eval-time formulation; no drop path)."""
 
+    in_channels = 3
+
     def __init__(self, depths: Sequence[int], dims: Sequence[int], layer_scale: float = 1e-6,
                  use_grn: bool = False, out_indices: Sequence[int] = (0, 1, 2, 3)):
         super().__init__()

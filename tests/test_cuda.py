@@ -1,0 +1,86 @@
+"""The GPU path on a GPU: run with ``pytest -m cuda`` where CUDA exists (skipped elsewhere).
+
+The same checks as the CPU tests of the portable path (tests/test_precision.py), on the
+device the published recipes train on: equivalence with the official formulation in fp32,
+fp16 and bf16 autocast, channels_last, one AMP training step of Mask R-CNN's backbone and
+neck, and torch.compile.
+"""
+import pytest
+import torch
+
+from convnext_backbone import ConvNeXtBackbone, OfficialConvNeXt
+from convnext_backbone.models import fast_ops
+
+pytestmark = [pytest.mark.cuda,
+              pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA device')]
+
+ARCH = dict(depths=[1, 1, 2, 1], dims=[16, 32, 64, 128])
+
+
+def pair(v2=False):
+    torch.manual_seed(0)
+    ours = ConvNeXtBackbone(dict(ARCH, v2=v2), layer_scale_init_value=0.0 if v2 else 1e-6)
+    official = OfficialConvNeXt(ours.depths, ours.dims, layer_scale=0.0 if v2 else 1.0,
+                                use_grn=v2)
+    official.load_state_dict(ours.state_dict())
+    return ours.cuda(), official.cuda()
+
+
+def outputs_and_grads(model, x, projections, dtype):
+    model.train().zero_grad()
+    with torch.autocast('cuda', dtype=dtype, enabled=dtype != torch.float32):
+        outs = model(x)
+        loss = sum((o.float() * p).sum() for o, p in zip(outs, projections))
+    (loss * 64).backward()
+    return ([o.detach().float() for o in outs],
+            {n: p.grad.float() / 64 for n, p in model.named_parameters() if p.grad is not None})
+
+
+def rel(a, b):
+    return ((a - b).norm() / b.norm().clamp_min(1e-30)).item()
+
+
+@pytest.mark.parametrize('memory_format', [torch.contiguous_format, torch.channels_last])
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float16, torch.bfloat16])
+@pytest.mark.parametrize('v2', [False, True])
+def test_cuda_matches_the_official_formulation(v2, dtype, memory_format):
+    ours, official = pair(v2)
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    x = torch.randn(2, 3, 128, 128, device='cuda').contiguous(memory_format=memory_format)
+    with torch.no_grad():
+        projections = [torch.randn_like(o) for o in official(x)]
+    ref_outs, ref_grads = outputs_and_grads(official, x, projections, torch.float32)
+    off_outs, off_grads = outputs_and_grads(official, x, projections, dtype)
+    fast_ops.KERNEL_CALLS.clear()
+    our_outs, our_grads = outputs_and_grads(ours, x, projections, dtype)
+    assert sum(fast_ops.KERNEL_CALLS.values()) == 0  # no CPU-only kernel on CUDA
+    pairs = list(zip(our_outs, off_outs, ref_outs))
+    pairs += [(our_grads[n], off_grads[n], ref_grads[n]) for n in ref_grads]
+    for mine, theirs, truth in pairs:
+        assert rel(mine, truth) <= 1.5 * rel(theirs, truth) + 1e-3
+
+
+def test_amp_training_step_of_mask_rcnn_backbone_and_neck():
+    from mmdet.models.necks import FPN
+    from mmengine.optim import AmpOptimWrapper
+    backbone = ConvNeXtBackbone('tiny', drop_path_rate=0.4, layer_scale_init_value=1.0).cuda()
+    neck = FPN(in_channels=backbone.out_channels, out_channels=256, num_outs=5).cuda()
+    params = list(backbone.parameters()) + list(neck.parameters())
+    wrapper = AmpOptimWrapper(optimizer=torch.optim.AdamW(params, lr=1e-4),
+                              loss_scale='dynamic')
+    x = torch.randn(2, 3, 512, 640, device='cuda')
+    with wrapper.optim_context(backbone):
+        feats = neck(backbone(x))
+        loss = sum(f.float().pow(2).mean() for f in feats)
+    wrapper.update_params(loss)
+    assert torch.isfinite(loss)
+    assert all(p.grad is None or torch.isfinite(p.grad).all() for p in params)
+
+
+def test_torch_compile_on_cuda_matches_eager():
+    model = ConvNeXtBackbone(ARCH, layer_scale_init_value=1.0).cuda().eval()
+    x = torch.randn(2, 3, 128, 128, device='cuda')
+    compiled = torch.compile(model, fullgraph=True)
+    with torch.no_grad():
+        for a, b in zip(compiled(x), model(x)):
+            torch.testing.assert_close(a, b, atol=1e-3, rtol=1e-3)

@@ -1,0 +1,76 @@
+"""DDP (two gloo processes, mmengine's wrapper with its defaults) trains any out_indices."""
+import socket
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from mmengine.model import BaseModel, MMDistributedDataParallel
+from mmengine.optim import OptimWrapper
+
+from convnext_backbone import ConvNeXtBackbone
+
+ARCH = dict(depths=[1, 1, 2, 1], dims=[8, 16, 24, 32])
+pytestmark = pytest.mark.e2e
+
+
+class BackboneWithLoss(BaseModel):
+    """The backbone and a loss of fixed random projections of its outputs."""
+
+    def __init__(self, out_indices):
+        super().__init__()
+        torch.manual_seed(0)  # the same weights on every rank
+        self.backbone = ConvNeXtBackbone(ARCH, out_indices=out_indices)
+        self.projections = [torch.randn(2, ARCH['dims'][i], 64 // 2 ** (i + 2),
+                                        64 // 2 ** (i + 2)) for i in out_indices]
+
+    def forward(self, inputs, data_samples=None, mode='loss'):
+        outs = self.backbone(inputs)
+        return {'loss': sum((o * p).sum() for o, p in zip(outs, self.projections))}
+
+
+def _steps(world_size, out_indices):
+    model = MMDistributedDataParallel(module=BackboneWithLoss(out_indices))
+    optim = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.01))
+    for step in range(3):
+        torch.manual_seed(100 * dist.get_rank() + step)  # different data on each rank
+        model.train_step(dict(inputs=torch.randn(2, 3, 64, 64)), optim)
+    # Synchronised gradients: the weights are the same on both ranks.
+    for param in model.module.parameters():
+        gathered = [torch.empty_like(param) for _ in range(world_size)]
+        dist.all_gather(gathered, param.detach())
+        assert torch.equal(gathered[0], gathered[1])
+
+
+def _train(rank, world_size, port, out_indices):
+    dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}', rank=rank,
+                            world_size=world_size)
+    torch.set_num_threads(1)
+    try:
+        _steps(world_size, out_indices)  # the DDP wrapper is gone before the group is
+        dist.barrier()
+    finally:
+        dist.destroy_process_group()
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize('out_indices', [(1, 2, 3), (0, 1, 2), (3,)])
+def test_ddp_with_default_find_unused_parameters_trains_a_subset(out_indices):
+    mp.spawn(_train, args=(2, _free_port(), out_indices), nprocs=2, join=True)
+
+
+def test_unused_parts_are_frozen_but_checkpoints_still_load():
+    full = ConvNeXtBackbone(ARCH)
+    subset = ConvNeXtBackbone(ARCH, out_indices=(0, 1, 2))
+    subset.load_state_dict(full.state_dict(), strict=True)  # every tensor is still there
+    frozen = {n for n, p in subset.named_parameters() if not p.requires_grad}
+    assert frozen == {n for n, _ in subset.named_parameters()
+                      if n.startswith(('stages.3.', 'downsample_layers.3.', 'norm3.'))}
+    no_norm0 = ConvNeXtBackbone(ARCH, out_indices=(1, 2, 3))
+    assert {n for n, p in no_norm0.named_parameters() if not p.requires_grad} == {
+        'norm0.weight', 'norm0.bias'}

@@ -1,0 +1,240 @@
+"""Mixed precision computes the official math: the GPU path, proven on the CPU.
+
+The outside truth is the official formulation (``OfficialConvNeXt``) in fp32. In every
+reduced-precision mode (CPU autocast fp16 and bf16, ``.half()`` and ``.bfloat16()``
+modules) each output and each parameter's gradient of ``ConvNeXtBackbone`` must stay
+within 1.5x of the official formulation's own error in that mode (plus 1e-3), on both
+the fast CPU path and the portable path (``cpu_kernels=False``, what CUDA runs).
+"""
+import contextlib
+import copy
+
+import pytest
+import torch
+
+from convnext_backbone import ConvNeXtBackbone, OfficialConvNeXt
+from convnext_backbone.models import fast_ops
+
+ARCH = dict(depths=[1, 1, 2, 1], dims=[16, 32, 64, 128])
+LOSS_SCALE = 64.0  # as a dynamic loss scaler would multiply the fp16 loss
+MODES = ['autocast-fp16', 'autocast-bf16', 'half', 'bfloat16']
+
+
+def make_models(v2, gammas, cpu_kernels=True):
+    """Ours and the official formulation with the same weights (fixed seed)."""
+    torch.manual_seed(0)
+    ours = ConvNeXtBackbone(dict(ARCH, v2=v2), layer_scale_init_value=0.0 if v2 else 1e-6,
+                            cpu_kernels=cpu_kernels)
+    with torch.no_grad():
+        for name, param in ours.named_parameters():
+            if name.endswith('.gamma') and gammas == 'trained':  # 10^U(-4, 0)
+                param.copy_(10 ** torch.empty_like(param).uniform_(-4, 0))
+            elif '.grn.' in name or ('norm' in name and 'stages' not in name):
+                param.add_(0.3 * torch.randn_like(param))
+    official = OfficialConvNeXt(ours.depths, ours.dims, layer_scale=0.0 if v2 else 1.0,
+                                use_grn=v2)
+    official.load_state_dict(ours.state_dict())
+    return ours, official
+
+
+def run(model, mode, x, projections):
+    """Outputs (fp32) and gradients (fp32, unscaled) of a loss with fixed projections."""
+    model = copy.deepcopy(model).train()  # the caller's weights stay fp32
+    context = contextlib.nullcontext()
+    if mode == 'half':
+        model, x = model.half(), x.half()
+    elif mode == 'bfloat16':
+        model, x = model.bfloat16(), x.bfloat16()
+    elif mode.startswith('autocast'):
+        dtype = torch.float16 if mode.endswith('fp16') else torch.bfloat16
+        context = torch.autocast('cpu', dtype=dtype)
+    with context:
+        outs = model(x)
+        loss = sum((o.float() * p).sum() for o, p in zip(outs, projections))
+    (loss * LOSS_SCALE).backward()
+    grads = {n: p.grad.float() / LOSS_SCALE for n, p in model.named_parameters()
+             if p.grad is not None}
+    return [o.detach().float() for o in outs], grads
+
+
+def relative_error(a, b):
+    return ((a - b).norm() / b.norm().clamp_min(1e-30)).item()
+
+
+@pytest.mark.parametrize('cpu_kernels', [True, False], ids=['fast', 'portable'])
+@pytest.mark.parametrize('mode', MODES)
+@pytest.mark.parametrize('v2,gammas', [(False, 'init'), (False, 'trained'), (True, 'grn')],
+                         ids=['v1-gamma1e-6', 'v1-trained-gammas', 'v2'])
+def test_reduced_precision_stays_within_the_official_formulations_error(
+        v2, gammas, mode, cpu_kernels):
+    ours, official = make_models(v2, gammas, cpu_kernels)
+    torch.manual_seed(1)
+    x = torch.randn(2, 3, 128, 128)
+    with torch.no_grad():
+        projections = [torch.randn(o.shape) for o in official(x)]
+    ref_outs, ref_grads = run(official, 'fp32', x, projections)
+    off_outs, off_grads = run(official, mode, x, projections)
+    our_outs, our_grads = run(ours, mode, x, projections)
+    assert our_grads.keys() == ref_grads.keys()
+    failures = []
+    pairs = [(f'output {i}', our_outs[i], off_outs[i], ref_outs[i]) for i in range(4)]
+    pairs += [(name, our_grads[name], off_grads[name], ref_grads[name]) for name in ref_grads]
+    for name, mine, theirs, truth in pairs:
+        ours_err, official_err = relative_error(mine, truth), relative_error(theirs, truth)
+        if ours_err > 1.5 * official_err + 1e-3:
+            failures.append(f'{name}: ours {ours_err:.2e}, official {official_err:.2e}')
+    assert not failures, '\n'.join(failures)
+
+
+def test_layer_scale_is_not_folded_under_autocast():
+    # The bug this guards: gamma = 1e-6 folded into pwconv2's weight underflows in fp16.
+    ours, official = make_models(False, 'init')
+    x = torch.randn(1, 3, 64, 64)
+    fast_ops.KERNEL_CALLS.clear()
+    with torch.autocast('cpu', dtype=torch.float16):
+        outs = ours(x)
+    assert sum(fast_ops.KERNEL_CALLS.values()) == 0  # no CPU-only kernel under autocast
+    assert all(o.dtype == torch.float32 for o in outs)  # the residual stream is fp32, as officially
+
+
+@pytest.mark.parametrize('grad', [False, True], ids=['inference', 'training'])
+def test_fast_path_runs_its_kernels_and_the_portable_path_none(grad):
+    x = torch.randn(1, 3, 64, 64)
+    for cpu_kernels in (True, False):
+        model = ConvNeXtBackbone(ARCH, layer_scale_init_value=1.0, cpu_kernels=cpu_kernels)
+        model.train(grad)
+        fast_ops.KERNEL_CALLS.clear()
+        with torch.set_grad_enabled(grad):
+            model(x)
+        calls = sum(fast_ops.KERNEL_CALLS.values())
+        if not cpu_kernels:
+            assert calls == 0, fast_ops.KERNEL_CALLS
+        elif grad:
+            assert fast_ops.KERNEL_CALLS['pointwise_backward'] > 0
+            assert fast_ops.KERNEL_CALLS['depthwise_backward'] > 0
+        elif fast_ops._ONEDNN_FUSION:
+            assert fast_ops.KERNEL_CALLS['fused_conv_gelu'] == sum(ARCH['depths'])
+            assert fast_ops.KERNEL_CALLS['fused_conv_add'] == sum(ARCH['depths'])
+        else:
+            pytest.skip('this torch build has no oneDNN fused pointwise convolution')
+
+
+def test_set_cpu_kernels_switches_every_block():
+    model = ConvNeXtBackbone(ARCH)
+    model.set_cpu_kernels(False)
+    assert not model.cpu_kernels and not any(b.cpu_kernels for s in model.stages for b in s)
+    fast_ops.KERNEL_CALLS.clear()
+    model.train()
+    sum(o.sum() for o in model(torch.randn(1, 3, 64, 64))).backward()
+    assert sum(fast_ops.KERNEL_CALLS.values()) == 0
+
+
+@pytest.mark.parametrize('cpu_kernels', [True, False], ids=['fast', 'portable'])
+@pytest.mark.parametrize('v2', [False, True])
+def test_fp32_outputs_and_gradients_equal_the_official_formulation(v2, cpu_kernels):
+    ours, official = make_models(v2, 'trained', cpu_kernels)
+    x = torch.randn(2, 3, 64, 96)
+    with torch.no_grad():
+        projections = [torch.randn(o.shape) for o in official(x)]
+    ref_outs, ref_grads = run(official, 'fp32', x, projections)
+    our_outs, our_grads = run(ours, 'fp32', x, projections)
+    for a, b in zip(our_outs, ref_outs):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
+    for name in ref_grads:
+        torch.testing.assert_close(our_grads[name], ref_grads[name], atol=1e-4, rtol=1e-4,
+                                   msg=name)
+
+
+def test_pointwise_gemm_input_gradient_branch():
+    # Weights of 1M+ elements take the GEMM branch of the hand-written input gradient.
+    c_in, c_out = 512, 2048
+    assert c_in * c_out >= fast_ops._GEMM_INPUT_GRAD_MIN_WEIGHTS
+    torch.manual_seed(0)
+    x = torch.randn(2, c_in, 6, 5).contiguous(memory_format=torch.channels_last)
+    weight, bias = torch.randn(c_out, c_in) * 0.02, torch.randn(c_out)
+    grads = []
+    for enabled in (True, False):
+        xi, wi, bi = (t.clone().requires_grad_() for t in (x, weight, bias))
+        fast_ops.KERNEL_CALLS.clear()
+        out = fast_ops.pointwise_conv(xi, wi, bi, enabled)
+        assert (fast_ops.KERNEL_CALLS['pointwise_backward'] > 0) == enabled
+        (out * torch.linspace(-1, 1, out.numel()).view_as(out)).sum().backward()
+        grads.append((xi.grad, wi.grad, bi.grad))
+    for fast, plain in zip(*grads):
+        torch.testing.assert_close(fast, plain, atol=1e-4, rtol=1e-4)
+
+
+# ---- GRN in fp16 -------------------------------------------------------------------------
+
+def test_grn_equals_the_official_formula_in_fp32():
+    from convnext_backbone.models.convnext import GRN
+    from convnext_backbone.models.official import OfficialGRN
+    torch.manual_seed(0)
+    ours, official = GRN(64), OfficialGRN(64)
+    with torch.no_grad():
+        ours.gamma.normal_(), ours.beta.normal_()
+    official.load_state_dict(ours.state_dict())
+    x = 5 * torch.randn(2, 20, 30, 64)
+    torch.testing.assert_close(ours(x), official(x), atol=1e-5, rtol=1e-5)
+
+
+def test_half_grn_is_finite_where_a_plain_fp16_sum_of_squares_overflows():
+    from convnext_backbone.models.convnext import GRN
+    torch.manual_seed(0)
+    grn = GRN(64)
+    with torch.no_grad():
+        grn.gamma.fill_(0.5)
+    x = 20 * torch.randn(1, 200, 200, 64)
+    naive = (x.half() * x.half()).sum(dim=(1, 2), dtype=torch.float16)
+    assert torch.isinf(naive).any()  # what a plain fp16 runtime computes
+    reference = grn(x)
+    low = grn.half()(x.half()).float()
+    assert torch.isfinite(low).all()
+    assert relative_error(low, reference) < 2e-3
+
+
+# ---- gradient checkpointing --------------------------------------------------------------
+
+def saved_activation_bytes(model, x):
+    """Bytes of the tensors autograd saves for backward during one forward pass."""
+    total = 0
+
+    def pack(tensor):
+        nonlocal total
+        total += tensor.numel() * tensor.element_size()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        outs = model(x)
+    return total, outs
+
+
+def test_with_cp_checkpoints_stage_0_behind_a_frozen_stem():
+    x = torch.randn(1, 3, 128, 128)
+    sizes = {}
+    for frozen, with_cp in ((-1, False), (-1, True), (0, True)):
+        model = ConvNeXtBackbone(ARCH, with_cp=with_cp, frozen_stages=frozen).train()
+        sizes[frozen, with_cp], outs = saved_activation_bytes(model, x)
+        sum(o.sum() for o in outs).backward()
+        assert model.stages[0][0].dwconv.weight.grad is not None
+    assert sizes[-1, True] < 0.5 * sizes[-1, False]
+    assert sizes[0, True] <= 1.05 * sizes[-1, True], sizes
+
+
+def test_with_cp_and_drop_path_give_the_same_gradients():
+    torch.manual_seed(1)
+    plain = ConvNeXtBackbone(ARCH, layer_scale_init_value=1.0, drop_path_rate=0.5)
+    checkpointed = ConvNeXtBackbone(ARCH, layer_scale_init_value=1.0, drop_path_rate=0.5,
+                                    with_cp=True)
+    checkpointed.load_state_dict(plain.state_dict())
+    x = torch.randn(4, 3, 64, 64)
+    grads = []
+    for model in (plain, checkpointed):
+        model.train()
+        torch.manual_seed(7)  # the same stochastic-depth draws; checkpointing replays them
+        outs = model(x)
+        sum((o * torch.linspace(-1, 1, o.numel()).view_as(o)).sum() for o in outs).backward()
+        grads.append({n: p.grad for n, p in model.named_parameters()})
+    for name in grads[0]:
+        torch.testing.assert_close(grads[1][name], grads[0][name], atol=1e-6, rtol=1e-5,
+                                   msg=name)
