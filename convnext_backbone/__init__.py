@@ -16,18 +16,18 @@ in the separate ``convnext_cli`` package.
 """
 from .archs import ARCH_SETTINGS, describe_arch, resolve_arch
 from .checkpoint import (
-                         CheckpointError,
-                         LoadReport,
-                         backbone_state_from_checkpoint,
-                         check_compatible,
-                         infer_arch,
-                         load_pretrained,
-                         read_checkpoint,
+    CheckpointError,
+    LoadReport,
+    backbone_state_from_checkpoint,
+    check_compatible,
+    infer_arch,
+    load_pretrained,
+    read_checkpoint,
 )
 from .engine import (
-                         ConvNeXtLayerDecayOptimizerConstructor,
-                         RankProgressHook,
-                         allow_mmengine_checkpoints,
+    ConvNeXtLayerDecayOptimizerConstructor,
+    RankProgressHook,
+    allow_mmengine_checkpoints,
 )
 from .models import ConvNeXtBackbone, LayerNorm2d, OfficialConvNeXt
 

@@ -24,6 +24,7 @@ from torch import nn
 from convnext_backbone import ConvNeXtBackbone
 
 from .arguments import arch_from_string
+from .model_zoo import load_models
 
 NUM_PROPOSALS = 1000
 NUM_MASK_PROPOSALS = 100
@@ -130,7 +131,6 @@ def whole_model_complexity(path, shape=None):
 
 def published_input(path):
     """``(H, W)`` at which the metafile's whole-model FLOPs of a config were measured."""
-    from .model_zoo import load_models
     name = osp.splitext(osp.basename(path))[0]
     for model in load_models():
         if model['Name'] == name and 'Input' in model['Metadata']:

@@ -18,10 +18,6 @@ def load_models(path: Path = METAFILE) -> List[dict]:
         return yaml.safe_load(f)['Models']
 
 
-def by_name(models: Optional[List[dict]] = None) -> Dict[str, dict]:
-    return {m['Name']: m for m in (models or load_models())}
-
-
 def classifiers(models: Optional[List[dict]] = None) -> Dict[str, dict]:
     """``arch -> entry`` of the ImageNet classifiers (the backbones' published sizes)."""
     return {m['Metadata']['Arch']: m for m in (models or load_models())

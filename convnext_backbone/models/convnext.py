@@ -149,9 +149,9 @@ class ConvNeXtBlock(nn.Module):
         weight, bias = self.pwconv2.weight, self.pwconv2.bias
         drop = self.training and self.drop_path_rate > 0
         if self.gamma is not None and not (fast and exact_fp32_cpu(y, weight)):
-            # The official order; under autocast the sum is fp32, as officially.
-            # On the NHWC view, as the official block; the bias is added in fp32 with gamma
-            # (a bf16 bias gradient summed over every pixel in bf16 loses 3x the accuracy).
+            # The official order on the NHWC view: Linear in the compute precision, then
+            # bias and gamma in fp32 (a bias gradient summed over every pixel in bf16 loses
+            # 3x the accuracy); under autocast the residual sum is fp32, as officially.
             out = F.linear(y.permute(0, 2, 3, 1), weight).float() + bias.float()
             out = (self.gamma.float() * out).permute(0, 3, 1, 2)
             if drop:

@@ -4,8 +4,9 @@ Both keep the parameters of ``nn.Conv2d`` / ``nn.Linear`` (official names and sh
 only how the work is done changes. The CPU-only kernels (hand-written backward passes,
 oneDNN fusion) run only where they are exact to fp32 rounding: CPU, fp32 tensors, no
 autocast, and ``enabled=True`` (the backbone's ``cpu_kernels`` switch). Everywhere else
-(CUDA, autocast, half-precision modules, ``cpu_kernels=False``) the functions are the
-plain ``F.conv2d`` / autograd path that CUDA runs.
+(CUDA, autocast, half-precision modules, ``cpu_kernels=False``) they are the plain
+autograd path that CUDA runs: ``F.conv2d`` for the depthwise convolution and the official
+``F.linear`` on the NHWC view for the pointwise layers.
 
 Measured on this project's 2-core CPU (ConvNeXt-T shapes, channels-last, fp32):
 
@@ -102,7 +103,7 @@ def _use_cpu_backward(x: Tensor, weight: Tensor, enabled: bool) -> bool:
 
 
 def pointwise_conv(x: Tensor, weight: Tensor, bias: Tensor, enabled: bool = True) -> Tensor:
-    """A Linear layer's ``(C_out, C_in)`` weight applied to ``(N, C_in, H, W)`` as 1x1 conv."""
+    """A Linear layer's ``(C_out, C_in)`` weight applied to ``(N, C_in, H, W)``."""
     if _use_cpu_backward(x, weight, enabled):
         KERNEL_CALLS['pointwise_backward'] += 1
         return _PointwiseConv.apply(x, weight, bias)

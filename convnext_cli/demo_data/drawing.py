@@ -10,10 +10,11 @@ from typing import Sequence
 
 import cv2
 import numpy as np
+from PIL import Image
 
 
 def shape_mask(kind: str, h: int, w: int, cy: float, cx: float, r: float,
-                angle: float, aspect: float) -> np.ndarray:
+               angle: float, aspect: float) -> np.ndarray:
     canvas = np.zeros((h, w), np.uint8)
     if kind == 'circle':
         cv2.ellipse(canvas, (int(cx), int(cy)), (int(r), int(r * aspect)), np.degrees(angle),
@@ -66,5 +67,4 @@ def make_demo_picture(path: Path, size=(384, 512), seed=0) -> None:
         else:
             mask = (abs(yy - cy) < r) & (abs(xx - cx) < r * 0.7)
         image[mask] = color + 25 * np.sin(xx[mask] / 3.0)[:, None]
-    from PIL import Image
     Image.fromarray(np.clip(image, 0, 255).astype(np.uint8)).save(path)
