@@ -29,5 +29,7 @@ setup(
         'tests': ['pytest>=8', 'ruff==0.17.6'],
         # tools/export_onnx.py and its test: the exporter and the runtime that checks it.
         'onnx': ['onnx==1.23.2', 'onnxscript==0.7.2', 'onnxruntime==1.31.1'],
+        # tools/extract_features.py --format safetensors.
+        'safetensors': ['safetensors>=0.4'],
     },
 )

@@ -1,112 +1,61 @@
-"""Extract ConvNeXt feature pyramids (strides 4, 8, 16, 32) from images.
+"""Extract ConvNeXt feature pyramids (strides 4, 8, 16, 32) from images, at dataset scale.
 
     python tools/extract_features.py IMAGES... --out-dir feats [--arch tiny]
-        [--checkpoint PATH] [--out-indices 0 1 2 3] [--pool] [--size H W]
-        [--batch-size 8] [--device cpu] [--visualize]
+        [--checkpoint PATH] [--out-indices 0 1 2 3] [--pool] [--size H W | --max-size N]
+        [--batch-size 8] [--workers 2] [--amp bf16|fp16] [--format npz|safetensors]
+        [--dtype float32|float16] [--max-pixels N] [--overwrite] [--visualize]
+    torchrun --nproc-per-node N tools/extract_features.py IMAGES... --out-dir feats ...
     python tools/extract_features.py --demo      # a generated image, prints the shapes
 
-IMAGES are files, folders (searched recursively) or globs. Each image gives one
-``<name>.npz`` (readable with numpy alone) with:
+IMAGES are files, folders (searched recursively) or globs. Each image gives one file
+whose path mirrors the input's path below the inputs' common folder (``a/x.jpg`` ->
+``feats/a/x.npz``), with:
 
-- ``stage{i}``: float32 ``(C_i, H_i, W_i)`` feature map of stage i after its output norm,
+- ``stage{i}``: ``(C_i, H_i, W_i)`` feature map of stage i after its output norm,
   ``H_i = floor(H / 2**(i+2))``; with ``--pool``, the ``(C_i,)`` mean over the map instead;
-- ``image_size``: int ``(H, W)`` of the network input; ``strides``: the strides of the
-  stored stages.
+- ``image_size``: int ``(H, W)`` of the network input; ``strides``: the stored stages'.
 
-Images are converted to RGB (grayscale is replicated, alpha is dropped; both are
-reported), normalised with the ImageNet mean and std, and batched by size. Files that are
-not readable images are reported and skipped; the rest of their batch is kept.
+Images are decoded by DataLoader workers, converted to RGB (grayscale replicated, alpha
+dropped; both reported), normalised with the ImageNet mean and std, batched by size and
+written as they come out, so memory does not grow with the number of images. Every image
+gets a line in ``feats/manifest.jsonl`` (source, output, sizes, stored shapes, status and
+why it was skipped). Running the same command again continues where it stopped;
+``--overwrite`` redoes everything. Under torchrun (or ``--launcher slurm``) each rank takes
+every N-th image and rank 0 merges the manifest at the end.
 """
 from __future__ import annotations
 
 import argparse
-import glob
+import os
+import queue
 import sys
-from collections import defaultdict
+import threading
+import time
+from datetime import timedelta
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
 
 from convnext_backbone import ConvNeXtBackbone, load_pretrained
 
 from .arguments import arch_from_string
 from .demo_data.drawing import make_demo_picture
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-IMAGE_SUFFIXES = {'.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp', '.gif'}
-
-
-def find_images(inputs: Sequence[str]) -> List[Path]:
-    """Expand files, folders (recursively; image suffixes only) and globs, in order."""
-    found: List[Path] = []
-    for item in inputs:
-        matches = [Path(p) for p in sorted(glob.glob(item, recursive=True))] or [Path(item)]
-        for path in matches:
-            if path.is_dir():
-                found += sorted(p for p in path.rglob('*')
-                                if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-            else:
-                found.append(path)  # reported later if it is missing or not an image
-    return list(dict.fromkeys(found))
+from .extraction import images as img
+from .extraction import outputs
+from .preflight import native_bf16_cpu
 
 
-def read_rgb(path: Path) -> Tuple[Optional[np.ndarray], str]:
-    """Return ``(HxWx3 uint8 array or None, message)``; the message is '' when clean."""
-    if not path.is_file():
-        return None, f'skipped {path}: no such file'
-    try:
-        with Image.open(path) as image:
-            image.load()
-            mode = image.mode
-            rgb = image.convert('RGB')
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-        return None, f'skipped {path}: not a readable image ({err})'
-    note = ''
-    if mode in ('L', 'I', 'I;16', 'F', '1'):
-        note = f'converted {path}: grayscale ({mode}) replicated to RGB'
-    elif mode in ('RGBA', 'LA', 'PA') or (mode == 'P' and 'transparency' in image.info):
-        note = f'converted {path}: alpha channel ({mode}) dropped'
-    elif mode != 'RGB':
-        note = f'converted {path}: {mode} to RGB'
-    return np.asarray(rgb), note
-
-
-def to_tensor(rgb: np.ndarray, size: Optional[Tuple[int, int]]) -> torch.Tensor:
-    """uint8 HxWx3 -> normalised float 3xHxW, resized to ``size`` (H, W) if given."""
-    if size is not None and rgb.shape[:2] != tuple(size):
-        rgb = np.asarray(Image.fromarray(rgb).resize((size[1], size[0]), Image.BILINEAR))
-    x = torch.from_numpy(rgb.copy()).permute(2, 0, 1).float().div_(255)
-    mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
-    return (x - mean) / std
-
-
-def output_name(path: Path, used: Dict[str, int]) -> str:
-    name = path.stem
-    used[name] += 1
-    return name if used[name] == 1 else f'{name}_{used[name] - 1}'
-
-
-def batches(items: List[Tuple[str, Path, torch.Tensor]],
-            batch_size: int) -> Iterator[List[Tuple[str, Path, torch.Tensor]]]:
-    """Group equally sized images into batches (a batch needs one size)."""
-    by_size: Dict[Tuple[int, int], list] = defaultdict(list)
-    for item in items:
-        by_size[tuple(item[2].shape[1:])].append(item)
-    for group in by_size.values():
-        for start in range(0, len(group), batch_size):
-            yield group[start:start + batch_size]
+class ExtractionError(RuntimeError):
+    """A problem with the inputs or the settings that the user can fix (message says how)."""
 
 
 def energy_maps(features: Sequence[torch.Tensor], size: Tuple[int, int]) -> List[np.ndarray]:
     """Channel-wise L2 norm of each map, upsampled to ``size`` and scaled to [0, 1]."""
     maps = []
     for feat in features:
-        energy = feat.float().norm(dim=0)[None, None]
+        energy = torch.as_tensor(feat).float().norm(dim=0)[None, None]
         energy = torch.nn.functional.interpolate(energy, size=size, mode='bilinear',
                                                  align_corners=False)[0, 0]
         energy = (energy - energy.min()) / (energy.max() - energy.min() + 1e-12)
@@ -132,97 +81,347 @@ def save_visualization(path: Path, rgb: np.ndarray, maps: List[np.ndarray],
     plt.close(fig)
 
 
+class Writer(threading.Thread):
+    """Writes feature files and manifest lines behind the model, in arrival order.
+
+    Its queue holds at most ``depth`` jobs, so finished features never pile up in memory.
+    A failure (a full disk, say) stops the run at the next ``put`` with the error.
+    """
+
+    def __init__(self, out: Path, fmt: str, part: outputs.ManifestPart,
+                 strides: Sequence[int], depth: int = 16):
+        super().__init__(daemon=True)
+        self.out, self.fmt, self.part, self.strides = out, fmt, part, strides
+        self.jobs: queue.Queue = queue.Queue(depth)
+        self.error: Optional[BaseException] = None
+
+    def put(self, job: Optional[dict]) -> None:
+        if self.error is not None:
+            raise self.error
+        self.jobs.put(job)
+
+    def finish(self) -> None:
+        self.put(None)
+        self.join()
+        if self.error is not None:
+            raise self.error
+
+    def run(self) -> None:
+        while True:
+            job = self.jobs.get()
+            if job is None:
+                return
+            if self.error is not None:
+                continue  # keep draining so the producer never blocks
+            try:
+                self._do(**job)
+            except BaseException as err:  # noqa: BLE001 - handed to the main thread
+                self.error = err
+
+    def _do(self, record: dict, arrays: Optional[dict] = None,
+            picture: Optional[Tuple[Path, Tuple[int, int]]] = None) -> None:
+        if arrays is not None:
+            outputs.write_features(self.out, record['output'], arrays, self.fmt,
+                                   self.part.rank)
+            if picture is not None:
+                source, size = picture
+                rgb = img.resize_rgb(img.decode_rgb(source)[0], size)
+                maps = energy_maps([arrays[k] for k in sorted(arrays) if k[:5] == 'stage'],
+                                   size)
+                name = Path(record['output']).with_suffix('')
+                save_visualization(self.out / f'{name}_features.png', rgb, maps,
+                                   self.strides)
+        self.part.add(**record)
+
+
+def check_amp(amp: Optional[str], device: str) -> None:
+    """Refuse autocast where it would be slower than fp32 or is not supported."""
+    if amp is None:
+        return
+    if torch.device(device).type == 'cpu':
+        if amp == 'fp16':
+            raise ExtractionError('--amp fp16 is for CUDA devices; on the CPU use --amp bf16 '
+                                  '(on CPUs with native bf16) or leave --amp out.')
+        if not native_bf16_cpu():
+            raise ExtractionError('--amp bf16 needs a CPU with native bf16 instructions '
+                                  '(AVX512-BF16 or AMX on x86, BF16 on Arm); this one has '
+                                  'none, and emulated bf16 is slower than fp32. Leave --amp '
+                                  'out.')
+
+
 def extract(inputs: Sequence[str], out_dir: str, arch='tiny', checkpoint=None,
             out_indices=(0, 1, 2, 3), pool=False, size=None, batch_size=8, device='cpu',
-            visualize=False, log=print) -> Dict[str, List]:
-    """Run the extraction; return ``{'written': [...], 'skipped': [...], 'converted': [...]}``."""
-    model = ConvNeXtBackbone(arch, out_indices=out_indices)
-    model.init_weights()
-    if checkpoint:
-        load_pretrained(model, checkpoint)
-    model = model.to(device).eval()
-    strides = [4 * 2 ** i for i in model.out_indices]
+            visualize=False, log: Callable[[str], None] = print, *,
+            max_size: Optional[int] = None, max_pixels: int = img.DEFAULT_MAX_PIXELS,
+            workers: int = 2, amp: Optional[str] = None, fmt: str = 'npz',
+            dtype: str = 'float32', overwrite: bool = False, rank: int = 0,
+            world_size: int = 1, barrier: Callable[[], None] = lambda: None,
+            progress: bool = True) -> Dict[str, object]:
+    """Run (or continue) an extraction; return what this rank did.
+
+    ``{'written': [output paths], 'skipped': [sources], 'converted': [sources],
+    'done_before': [sources], 'seconds': float}``. ``rank``/``world_size``/``barrier``
+    split the work across processes (each takes every ``world_size``-th image).
+    """
+    if fmt not in outputs.FORMATS:
+        raise ExtractionError(f'--format {fmt!r}: choose one of {sorted(outputs.FORMATS)}.')
+    if dtype not in ('float32', 'float16'):
+        raise ExtractionError(f'--dtype {dtype!r}: choose float32 or float16.')
+    if fmt == 'safetensors':
+        try:
+            import safetensors  # noqa: F401
+        except ImportError as err:
+            raise ExtractionError('--format safetensors needs the safetensors package: '
+                                  'pip install safetensors') from err
+    check_amp(amp, device)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    settings = dict(arch=arch, checkpoint=checkpoint and (
+        checkpoint if '://' in checkpoint else os.path.abspath(checkpoint)),
+        out_indices=list(out_indices), pool=pool, size=list(size) if size else None,
+        max_size=max_size, format=fmt, dtype=dtype, amp=amp)
+    problem = outputs.check_settings(out, settings, overwrite)
+    if problem:
+        raise ExtractionError(problem)
+    if rank == 0:
+        if overwrite:
+            outputs.remove_manifest(out)
+        outputs.save_settings(out, settings)
+    barrier()
+    # Every rank reads the same file list and manifest before anyone appends to it.
+    paths = img.find_images(inputs, exclude=out)
+    names = outputs_of(paths, fmt)
+    recorded = outputs.read_manifest(out)
+    barrier()
 
-    report: Dict[str, List] = {'written': [], 'skipped': [], 'converted': []}
-    items, used = [], defaultdict(int)
-    for path in find_images(inputs):
-        rgb, note = read_rgb(path)
-        if rgb is None:
-            report['skipped'].append(str(path))
-            log(note)
-            continue
-        if note:
-            report['converted'].append(str(path))
-            log(note)
-        if min(size or rgb.shape[:2]) < 32:
-            report['skipped'].append(str(path))
-            log(f'skipped {path}: {rgb.shape[1]}x{rgb.shape[0]} is smaller than 32 pixels; '
-                f'pass --size H W to resize')
-            continue
-        items.append((output_name(path, used), path, to_tensor(rgb, size)))
-    if not items:
-        log('No readable images found.')
-        return report
+    report: Dict[str, object] = {'written': [], 'skipped': [], 'converted': [],
+                                 'done_before': []}
+    todo: List[Path] = []
+    for path in paths[rank::world_size]:
+        record = recorded.get(str(path))
+        if record and record['status'] == 'written':
+            if (out / record['output']).is_file():
+                report['done_before'].append(str(path))
+                continue
+            log(f'redoing {path}: the manifest lists {record["output"]}, which is missing')
+        todo.append(path)
+    if report['done_before']:
+        log(f'{len(report["done_before"])} images already done (manifest); '
+            f'{len(todo)} to go on rank {rank}.')
+    if not paths:
+        log('No images found.')
 
-    from mmengine.utils import ProgressBar
-    progress = ProgressBar(len(items))
-    with torch.inference_mode():
-        for batch in batches(items, batch_size):
-            x = torch.stack([t for _, _, t in batch]).to(device)
-            feats = model(x)
-            for b, (name, path, tensor) in enumerate(batch):
-                per_image = [f[b].float().cpu() for f in feats]
-                arrays = {f'stage{i}': (f.mean(dim=(1, 2)) if pool else f).numpy()
-                          for i, f in zip(model.out_indices, per_image)}
-                target = out / f'{name}.npz'
-                np.savez(target, image_size=np.array(tensor.shape[1:]),
-                         strides=np.array(strides), **arrays)
-                report['written'].append(str(target))
-                if visualize:
-                    rgb = np.asarray(read_rgb(path)[0])
-                    if size is not None:
-                        rgb = np.asarray(Image.fromarray(rgb).resize((size[1], size[0])))
-                    save_visualization(out / f'{name}_features.png', rgb,
-                                       energy_maps(per_image, rgb.shape[:2]), strides)
-                progress.update()
-    sys.stdout.write('\n')
-    log(f'Wrote {len(report["written"])} feature files to {out}/ '
-        f'({len(report["skipped"])} skipped, {len(report["converted"])} converted).')
+    outputs.clear_tmp(out, rank)
+    part = outputs.ManifestPart(out, rank)
+    start = time.perf_counter()
+    model = build_model(arch, checkpoint, out_indices, device)
+    strides = [4 * 2 ** i for i in model.out_indices]
+    writer = Writer(out, fmt, part, strides)
+    writer.start()
+    try:
+        with img.pil_pixel_limit(max_pixels):
+            probes = img.probe_all(todo, size, max_size, max_pixels)
+        for item in probes:
+            if item.reason:
+                skip(item, item.reason, report, writer, log)
+        good = [i for i, item in enumerate(probes) if not item.reason]
+        loader = img.make_loader(img.ImageDataset(probes, max_pixels),
+                                 img.size_batches(probes, good, batch_size), workers)
+        bar = None
+        if progress and rank == 0 and good:
+            from mmengine.utils import ProgressBar
+            bar = ProgressBar(len(good))
+        autocast = torch.autocast(torch.device(device).type,
+                                  dtype={'bf16': torch.bfloat16, 'fp16': torch.float16}[amp],
+                                  enabled=True) if amp else None
+        with torch.inference_mode():
+            for batch in loader:
+                for failed in batch.failed:
+                    skip(probes[failed.index], failed.reason, report, writer, log)
+                if batch.images is None:
+                    continue
+                x = img.normalize(batch.images.to(device, non_blocking=True))
+                if autocast is not None:
+                    with autocast:
+                        feats = model(x)
+                else:
+                    feats = model(x)
+                feats = [f.float().cpu() for f in feats]
+                for b, (index, note) in enumerate(zip(batch.indices, batch.notes)):
+                    item = probes[index]
+                    if note:
+                        report['converted'].append(str(item.path))
+                        log(f'converted {item.path}: {note}')
+                    arrays = {f'stage{i}': (f[b].mean(dim=(1, 2)) if pool else f[b])
+                              .numpy().astype(dtype) for i, f in zip(model.out_indices, feats)}
+                    arrays['image_size'] = np.array(item.target)
+                    arrays['strides'] = np.array(strides)
+                    record = dict(source=str(item.path), output=names[item.path],
+                                  status='written', input_size=list(item.size),
+                                  network_size=list(item.target),
+                                  shapes={k: list(v.shape) for k, v in arrays.items()
+                                          if k.startswith('stage')},
+                                  dtype=dtype, note=note)
+                    writer.put(dict(record=record, arrays=arrays,
+                                    picture=(item.path, item.target) if visualize else None))
+                    report['written'].append(str(out / names[item.path]))
+                    if bar is not None:
+                        bar.update()
+        writer.finish()
+    finally:
+        part.close()
+    report['seconds'] = time.perf_counter() - start
+    if bar is not None:
+        sys.stdout.write('\n')
+    barrier()
+    if rank == 0:
+        merged = outputs.merge_manifest(out)
+        counts = {}
+        for record in merged.values():
+            counts[record['status']] = counts.get(record['status'], 0) + 1
+        log(f'{out}/manifest.jsonl: ' + ', '.join(f'{n} {s}' for s, n in sorted(counts.items()))
+            + f'. This run wrote {len(report["written"])} on rank 0 '
+            f'({len(report["skipped"])} skipped, {len(report["converted"])} converted) in '
+            f'{report["seconds"]:.1f} s.')
     return report
 
 
-def main(argv=None) -> int:
+def outputs_of(paths: Sequence[Path], fmt: str) -> Dict[Path, str]:
+    """Output path (relative to the out dir, POSIX) of each input."""
+    return {path: name.as_posix() + outputs.FORMATS[fmt]
+            for path, name in img.output_names(paths).items()}
+
+
+def skip(item: img.Probe, reason: str, report: dict, writer: Writer, log) -> None:
+    report['skipped'].append(str(item.path))
+    log(f'skipped {item.path}: {reason}')
+    writer.put(dict(record=dict(source=str(item.path), output=None, status='skipped',
+                                reason=reason,
+                                input_size=list(item.size) if item.size else None)))
+
+
+def build_model(arch, checkpoint, out_indices, device) -> ConvNeXtBackbone:
+    import logging
+
+    from mmengine.logging import MMLogger
+    model = ConvNeXtBackbone(arch, out_indices=out_indices)
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel(logging.WARNING)  # not mmengine's per-parameter init report
+    try:
+        model.init_weights()
+    finally:
+        logger.setLevel(level)
+    if checkpoint:
+        load_pretrained(model, checkpoint)
+    return model.to(device).eval()
+
+
+def init_distributed(launcher: str, device: str) -> Tuple[int, int, str, Callable]:
+    """Join the process group of torchrun or slurm; return (rank, world size, device, barrier).
+
+    CUDA goes through mmengine's ``init_dist`` (nccl, one GPU per local rank); CPU-only
+    processes use gloo (mmengine's launchers call ``torch.cuda.set_device``).
+    """
+    if launcher == 'none' and int(os.environ.get('WORLD_SIZE', '1')) > 1:
+        launcher = 'pytorch'  # started by torchrun without --launcher
+    if launcher == 'none':
+        return 0, 1, device, lambda: None
+    import torch.distributed as dist
+    timeout = timedelta(hours=24)  # ranks finish their shares at different times
+    if torch.device(device).type == 'cuda':
+        from mmengine.dist import init_dist
+        init_dist(launcher, backend='nccl', timeout=timeout.total_seconds())
+        device = f'cuda:{torch.cuda.current_device()}'
+    else:
+        if launcher == 'slurm':
+            import subprocess
+            nodes = os.environ['SLURM_NODELIST']
+            os.environ.setdefault('MASTER_ADDR', subprocess.getoutput(
+                f'scontrol show hostname {nodes} | head -n1'))
+            os.environ.setdefault('MASTER_PORT', '29500')
+            os.environ['RANK'] = os.environ['SLURM_PROCID']
+            os.environ['WORLD_SIZE'] = os.environ['SLURM_NTASKS']
+        dist.init_process_group('gloo', timeout=timeout)
+    return dist.get_rank(), dist.get_world_size(), device, dist.barrier
+
+
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('inputs', nargs='*', help='image files, folders or globs')
     parser.add_argument('--out-dir', default='work_dirs/features')
     parser.add_argument('--arch', default='tiny',
                         help='e.g. tiny, v2-nano, or "dict(depths=[...], dims=[...])"')
     parser.add_argument('--checkpoint', help='any checkpoint layout the loader takes')
+    parser.add_argument('--seed', type=int, default=0,
+                        help='seed of the random weights when no --checkpoint is given')
     parser.add_argument('--out-indices', type=int, nargs='+', default=[0, 1, 2, 3])
     parser.add_argument('--pool', action='store_true', help='store mean-pooled vectors')
-    parser.add_argument('--size', type=int, nargs=2, metavar=('H', 'W'),
+    resize = parser.add_mutually_exclusive_group()
+    resize.add_argument('--size', type=int, nargs=2, metavar=('H', 'W'),
                         help='resize every image to H x W (default: keep each size)')
+    resize.add_argument('--max-size', type=int, metavar='N',
+                        help='resize images whose longer side is over N to N (aspect kept)')
+    parser.add_argument('--max-pixels', type=int, default=img.DEFAULT_MAX_PIXELS,
+                        help='skip (and report) images with more pixels than this '
+                             '(default: PIL\'s decompression-bomb limit)')
     parser.add_argument('--batch-size', type=int, default=8)
+    parser.add_argument('--workers', type=int, default=2, help='DataLoader decoding workers')
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument('--amp', choices=['bf16', 'fp16'],
+                        help='compute under autocast (bf16: CPUs with native bf16 or '
+                             'CUDA; fp16: CUDA)')
+    parser.add_argument('--format', choices=sorted(outputs.FORMATS), default='npz',
+                        help='npz (numpy only) or safetensors (one file per image)')
+    parser.add_argument('--dtype', choices=['float32', 'float16'], default='float32',
+                        help='stored precision of the features')
+    parser.add_argument('--overwrite', action='store_true',
+                        help='redo every image instead of continuing from the manifest')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none',
+                        help='job launcher (torchrun is detected without it)')
     parser.add_argument('--visualize', action='store_true',
                         help='also write <name>_features.png: input and stage energies')
     parser.add_argument('--demo', action='store_true',
                         help='extract from a generated image with a ConvNeXt-T')
     args = parser.parse_args(argv)
+    if not args.inputs and not args.demo:
+        parser.error('give images, folders or globs (or --demo)')
+    for name in ('batch_size', 'max_size', 'max_pixels'):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            parser.error(f'--{name.replace("_", "-")} must be at least 1')
+    if args.workers < 0:
+        parser.error('--workers must be 0 (decode in the main process) or more')
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
     if args.demo:
-        torch.manual_seed(0)
         out = Path(args.out_dir)
         out.mkdir(parents=True, exist_ok=True)
         image = out / 'demo_image.png'
         make_demo_picture(image)
-        args.inputs, args.visualize = [str(image)], True
-    if not args.inputs:
-        parser.error('give images, folders or globs (or --demo)')
-    report = extract(args.inputs, args.out_dir, arch_from_string(args.arch), args.checkpoint,
-                     tuple(args.out_indices), args.pool, args.size, args.batch_size,
-                     args.device, args.visualize)
+        args.inputs, args.visualize, args.overwrite = [str(image)], True, True
+    rank, world_size, device, barrier = init_distributed(args.launcher, args.device)
+    if not args.checkpoint:
+        torch.manual_seed(args.seed)  # every rank (and every rerun) has the same weights
+        if rank == 0 and not args.demo:
+            print(f'No --checkpoint: random weights (seed {args.seed}).')
+    log = print if rank == 0 else (lambda msg: print(f'[rank {rank}] {msg}'))
+    try:
+        report = extract(args.inputs, args.out_dir, arch_from_string(args.arch),
+                         args.checkpoint, tuple(args.out_indices), args.pool, args.size,
+                         args.batch_size, device, args.visualize, log,
+                         max_size=args.max_size, max_pixels=args.max_pixels,
+                         workers=args.workers, amp=args.amp, fmt=args.format,
+                         dtype=args.dtype, overwrite=args.overwrite, rank=rank,
+                         world_size=world_size, barrier=barrier)
+    except ExtractionError as err:
+        print(f'extract_features: {err}', file=sys.stderr)
+        return 2
+    finally:
+        if world_size > 1:
+            torch.distributed.destroy_process_group()
     if args.demo and report['written']:
         with np.load(report['written'][0]) as data:
             print(f'ConvNeXt-{args.arch} feature pyramid of {image} '
@@ -231,7 +430,7 @@ def main(argv=None) -> int:
                                    data['strides']):
                 print(f'  {key} stride {stride:2d}: {tuple(data[key].shape)}')
         print(f'Picture: {args.out_dir}/demo_image_features.png')
-    return 0 if report['written'] else 1
+    return 0 if report['written'] or report['done_before'] or not report['skipped'] else 1
 
 
 if __name__ == '__main__':

@@ -142,3 +142,17 @@ def prepare_cpu_distributed(cfg: Config) -> None:
     wrapper.setdefault('broadcast_buffers', False)
     cfg.model_wrapper_cfg = wrapper
     cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
+
+
+def native_bf16_cpu() -> bool:
+    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX on x86, BF16 on Arm).
+
+    Elsewhere oneDNN emulates bf16 and autocast runs slower than fp32. torch has no public
+    query for this, so read the CPU flags (Linux); unknown counts as no.
+    """
+    try:
+        with open('/proc/cpuinfo') as f:
+            flags = set(f.read().split())
+    except OSError:
+        return False
+    return bool(flags & {'avx512_bf16', 'amx_bf16', 'bf16'})

@@ -38,7 +38,7 @@ $PIP install -q "setuptools<70" wheel ninja "mmengine==0.10.7"
 MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-2} $PIP install --no-build-isolation "mmcv==2.1.0"
 # torch itself asks for setuptools>=77.0.3; 80.x still ships pkg_resources for mmcv.
 $PIP install -q "setuptools==80.10.2"
-$PIP install -q --no-build-isolation -e ".[tests,onnx]"
+$PIP install -q --no-build-isolation -e ".[tests,onnx,safetensors]"
 
 rm -f "$VENV"/.setup-complete-*
 touch "$STAMP"

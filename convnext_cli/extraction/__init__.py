@@ -1,0 +1,2 @@
+"""The pieces of ``extract_features``: ``images`` (finding, probing, decoding, batching)
+and ``outputs`` (atomic feature files, settings, the manifest)."""
