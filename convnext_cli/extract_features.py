@@ -296,8 +296,15 @@ def extract(inputs: Sequence[str], out_dir: str, arch='tiny', checkpoint=None,
         log(f'{out}/manifest.jsonl: ' + ', '.join(f'{n} {s}' for s, n in sorted(counts.items()))
             + f'. This run wrote {len(report["written"])} on rank 0 '
             f'({len(report["skipped"])} skipped, {len(report["converted"])} converted) in '
-            f'{report["seconds"]:.1f} s.')
+            f'{report["seconds"]:.1f} s; peak resident memory {peak_rss_mib()} MiB.')
     return report
+
+
+def peak_rss_mib() -> int:
+    """This process's peak resident memory (its DataLoader workers are separate)."""
+    import resource
+    scale = 1 if sys.platform == 'darwin' else 1024  # bytes on macOS, KiB on Linux
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2 ** 20)
 
 
 def outputs_of(paths: Sequence[Path], fmt: str) -> Dict[Path, str]:

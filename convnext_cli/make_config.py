@@ -1,0 +1,451 @@
+"""Write a fine-tuning config for your own data that inherits one of ours, after checking the data.
+
+    # detection / instance segmentation (Mask R-CNN, Cascade Mask R-CNN): COCO-format files
+    python tools/make_config.py configs/maskrcnn_convnext_t.py --out configs/mine/mine.py \\
+        --train-ann TRAIN.json --train-images TRAIN_DIR [--val-ann VAL.json --val-images DIR] \\
+        [--checkpoint BACKBONE.pth] [--gpus 1] [--batch-size 2] [--epochs N]
+    # semantic segmentation (UperNet): ROOT/{images,annotations}/{training,validation}
+    python tools/make_config.py configs/upernet_convnext_t.py --out configs/mine/seg.py \\
+        --data-root ROOT --classes sky road car [--reduce-zero-label] [--iters N]
+
+Every ``num_classes`` of the model, ``metainfo``, the dataloader and evaluator paths, the
+batch size with the lr scaling (``auto_scale_lr``) and the schedule (sized to the dataset;
+the reasoning is written beside it) are set; the rest is the base recipe. The data are
+checked first (missing or unreadable images, sizes, boxes outside images, degenerate
+polygons, unused categories, label values outside the classes, validation images that are
+also training images): errors stop the command, warnings are printed.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import math
+import os
+import shlex
+import sys
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+from mmengine.config import Config
+
+from .data_checks import Report, check_coco, check_overlap, check_segmentation
+
+# Base recipes' datasets, for stating how a schedule compares with the published one.
+COCO_TRAIN_IMAGES = 117_266  # train2017 images with annotations (mmdet's filter_empty_gt)
+ADE_TRAIN_IMAGES = 20_210
+MIN_UPDATES = 10_000  # detection: at least this many optimizer steps on a small set
+MAX_EPOCHS = 100
+MIN_ITERS = 4_000  # segmentation
+
+
+def num_classes_paths(node, path=()) -> List[Tuple[str, ...]]:
+    """Paths (keys and list indices) of every ``num_classes`` in a model config."""
+    found = []
+    if isinstance(node, dict):
+        if 'num_classes' in node:
+            found.append(path)
+        for key, value in node.items():
+            found += num_classes_paths(value, path + (key,))
+    elif isinstance(node, (list, tuple)):
+        for i, value in enumerate(node):
+            found += num_classes_paths(value, path + (i,))
+    return found
+
+
+def render_heads(paths: List[Tuple], base_prefix: str, indent: int = 4) -> str:
+    """``model = dict(...)`` text that sets ``num_classes`` at ``paths``.
+
+    A list of heads (Cascade's three box heads) is rewritten from the base's own list,
+    so its other settings stay inherited.
+    """
+    tree: Dict = {}
+    for path in paths:
+        list_at = next((i for i, key in enumerate(path) if isinstance(key, int)), None)
+        if list_at is None:
+            node = tree
+            for key in path:
+                node = node.setdefault(key, {})
+            node['num_classes'] = None
+        else:
+            node = tree
+            for key in path[:list_at - 1]:
+                node = node.setdefault(key, {})
+            node[path[list_at - 1]] = ('list', '.'.join(map(str, path[:list_at])))
+
+    def text(node, depth):
+        pad = ' ' * (indent * depth)
+        items = []
+        for key, value in node.items():
+            if value is None:
+                items.append(f'{pad}{key}=num_classes')
+            elif isinstance(value, tuple):
+                items.append(f'{pad}{key}=[dict(head, num_classes=num_classes)\n{pad}'
+                             f'{" " * (len(key) + 2)}for head in {base_prefix}.{value[1]}]')
+            else:
+                items.append(f'{pad}{key}=dict(\n{text(value, depth + 1)})')
+        return ',\n'.join(items)
+
+    return text(tree, 1)
+
+
+def detection_schedule(base: Config, num_images: int, total_batch: int,
+                       epochs: Optional[int]) -> Tuple[int, str]:
+    """Epochs for ``num_images`` at ``total_batch``, and the reasoning as a comment."""
+    base_epochs = base.train_cfg.max_epochs
+    per_epoch = math.ceil(num_images / total_batch)
+    if epochs:
+        return epochs, f'# {epochs} epochs (--epochs) = {epochs * per_epoch} iterations.'
+    chosen = min(MAX_EPOCHS, max(base_epochs, math.ceil(MIN_UPDATES / per_epoch)))
+    why = (f'# Schedule: {num_images} training images / batch {total_batch} = {per_epoch} '
+           f'iterations per epoch.\n# The recipe trains {base_epochs} epochs on COCO '
+           f'({COCO_TRAIN_IMAGES} images, {math.ceil(COCO_TRAIN_IMAGES / 16) * base_epochs} '
+           f'iterations at batch 16); a smaller set gets at least the recipe\'s epochs and '
+           f'at least {MIN_UPDATES} updates, capped at {MAX_EPOCHS} epochs: {chosen} epochs '
+           f'= {chosen * per_epoch} iterations. The lr steps keep the recipe\'s proportions.')
+    return chosen, why
+
+
+def segmentation_schedule(base: Config, num_images: int, total_batch: int,
+                          iters: Optional[int]) -> Tuple[int, str]:
+    base_iters = base.train_cfg.max_iters
+    if iters:
+        return iters, f'# {iters} iterations (--iters).'
+    recipe_epochs = base_iters * 16 / ADE_TRAIN_IMAGES
+    chosen = int(min(base_iters, max(MIN_ITERS, round(recipe_epochs * num_images
+                                                       / total_batch))))
+    why = (f'# Schedule: the recipe makes {base_iters} iterations at batch 16 on ADE20K '
+           f'({ADE_TRAIN_IMAGES} images), {recipe_epochs:.0f} passes over the data. The same '
+           f'passes over {num_images} images at batch {total_batch}, within [{MIN_ITERS}, '
+           f'{base_iters}]: {chosen} iterations.')
+    return chosen, why
+
+
+def rescale_schedulers(base: Config, length: int, by_epoch_length: bool,
+                       iters_per_epoch: int) -> List[dict]:
+    """The base's lr schedulers stretched to ``length`` (epochs, or iterations)."""
+    base_length = base.train_cfg.max_epochs if by_epoch_length else base.train_cfg.max_iters
+    total_iters = length * iters_per_epoch if by_epoch_length else length
+    out = []
+    for scheduler in base.param_scheduler:
+        s = dict(scheduler)
+        if not s.get('by_epoch', True) and by_epoch_length:  # warm-up, in iterations
+            s['end'] = min(s['end'], max(1, total_iters // 10))
+        elif s['type'] == 'LinearLR' and not by_epoch_length:
+            s['end'] = min(s['end'], max(1, length // 10))
+        else:
+            scale = length / base_length
+            if 'milestones' in s:
+                s['milestones'] = [max(1, round(m * scale)) for m in s['milestones']]
+            s['begin'] = round(s.get('begin', 0) * scale) if s.get('begin', 0) and \
+                s['type'] != 'PolyLR' else s.get('begin', 0)
+            s['end'] = length
+        out.append(s)
+    if not by_epoch_length:  # poly decay starts where the warm-up ends
+        warm = [s for s in out if s['type'] == 'LinearLR']
+        for s in out:
+            if s['type'] == 'PolyLR' and warm:
+                s['begin'] = warm[0]['end']
+    return out
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('base', help='one of our configs (configs/*.py) to inherit from')
+    parser.add_argument('--out', required=True, help='the config to write (.py)')
+    det = parser.add_argument_group('detection / instance segmentation (COCO format)')
+    det.add_argument('--train-ann', help='COCO instance annotation file of the training set')
+    det.add_argument('--train-images', help='folder the training file_names are in')
+    det.add_argument('--val-ann', help='annotation file of the validation set (optional)')
+    det.add_argument('--val-images', help='folder of the validation images')
+    seg = parser.add_argument_group('semantic segmentation (ADE20K layout)')
+    seg.add_argument('--data-root', help='folder with images/ and annotations/, each with '
+                                         'training/ (and validation/)')
+    seg.add_argument('--classes', nargs='+', help='class names, in label-value order')
+    seg.add_argument('--reduce-zero-label', action='store_true',
+                     help='label value 0 means "unlabelled" (ignored) and 1..K are the '
+                          'classes, as in ADE20K')
+    seg.add_argument('--img-suffix', default='.jpg')
+    seg.add_argument('--seg-map-suffix', default='.png')
+    parser.add_argument('--checkpoint',
+                        help='pretrained backbone weights, any layout the loader reads '
+                             '(default: the base config\'s file)')
+    parser.add_argument('--gpus', type=int, default=1, help='GPUs the run will use')
+    parser.add_argument('--batch-size', type=int, default=2, help='images per GPU')
+    parser.add_argument('--epochs', type=int, help='detection: override the schedule')
+    parser.add_argument('--iters', type=int, help='segmentation: override the schedule')
+    parser.add_argument('--allow-overlap', action='store_true',
+                        help='accept validation images that are also training images')
+    parser.add_argument('--headers-only', action='store_true',
+                        help='check image headers only (faster; misses truncated files)')
+    args = parser.parse_args(argv)
+    for name in ('gpus', 'batch_size', 'epochs', 'iters'):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            parser.error(f'--{name.replace("_", "-")} must be at least 1')
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    base = Config.fromfile(args.base)
+    scope = base.get('default_scope')
+    command = 'python tools/make_config.py ' + ' '.join(
+        shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    if scope == 'mmdet':
+        if not (args.train_ann and args.train_images):
+            print(f'{args.base} is a detection config: give --train-ann and --train-images '
+                  '(and --val-ann/--val-images).', file=sys.stderr)
+            return 2
+        if bool(args.val_ann) != bool(args.val_images):
+            print('Give both --val-ann and --val-images, or neither.', file=sys.stderr)
+            return 2
+        text, report = detection_config(args, base, command)
+    elif scope == 'mmseg':
+        if not (args.data_root and args.classes):
+            print(f'{args.base} is a segmentation config: give --data-root (ADE20K layout) '
+                  'and --classes.', file=sys.stderr)
+            return 2
+        text, report = segmentation_config(args, base, command)
+    else:
+        print(f'{args.base}: default_scope {scope!r} is neither mmdet nor mmseg; pass one of '
+              'the configs in configs/.', file=sys.stderr)
+        return 2
+    if report.problems:
+        print(report.render())
+    if report.fatal:
+        print(f'Not written: {len(report.fatal)} kind(s) of error in the data (above).',
+              file=sys.stderr)
+        return 1
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    verify(out, base)
+    name = out.stem
+    print(f'Wrote {out}. Next:\n  python tools/train.py {out}\n  python tools/test.py {out} '
+          f'work_dirs/{name}/<checkpoint>.pth')
+    return 0
+
+
+def verify(path: Path, base: Config) -> None:
+    """Read the written config back: every num_classes agrees with the class list."""
+    cfg = Config.fromfile(str(path))
+    model = cfg.model.get('module', cfg.model)
+    for keys in num_classes_paths(model.to_dict() if hasattr(model, 'to_dict') else model):
+        node = model
+        for key in keys:
+            node = node[key]
+        assert node['num_classes'] == len(cfg.metainfo['classes']), keys
+
+
+def _base_line(args) -> str:
+    return repr(os.path.relpath(os.path.abspath(args.base),
+                                os.path.dirname(os.path.abspath(args.out))))
+
+
+def _header(args, command: str, base: Config) -> List[str]:
+    return [
+        f'# Fine-tuning config written by tools/make_config.py on '
+        f'{datetime.date.today().isoformat()}:',
+        f'#   {command}',
+        f'# Everything not set here is the recipe of {args.base}. Paths are as given to the',
+        '# tool (relative ones: to the folder tools/train.py is run from).',
+        f'_base_ = {_base_line(args)}',
+        '',
+    ]
+
+
+def _pretrained(args, base: Config, model_prefix: str) -> List[str]:
+    model = base.model.get('module', base.model)
+    current = (model.backbone.get('init_cfg') or {}).get('checkpoint')
+    if args.checkpoint:
+        return ['# Pretrained backbone (--checkpoint; any layout the loader reads).',
+                f'pretrained = {args.checkpoint!r}']
+    return ['# Pretrained backbone: the recipe\'s file (pass --checkpoint for another).',
+            f'pretrained = {current!r}']
+
+
+def _batch_lines(args, base: Config) -> List[str]:
+    total = args.gpus * args.batch_size
+    base_batch = base.get('auto_scale_lr', {}).get('base_batch_size', 16)
+    lr = base.optim_wrapper.optimizer.lr
+    return [
+        f'# Batch: {args.gpus} GPU(s) x {args.batch_size} images = {total}. The recipe\'s lr '
+        f'{lr:g} is for batch {base_batch};',
+        f'# mmengine scales it by the real total batch at start (here x{total}/{base_batch} '
+        f'= {lr * total / base_batch:.3g}).',
+        f'auto_scale_lr = dict(enable=True, base_batch_size={base_batch})',
+    ]
+
+
+def detection_config(args, base: Config, command: str) -> Tuple[str, Report]:
+    report = Report()
+    decode = not args.headers_only
+    train = check_coco(args.train_ann, args.train_images, report, 'train', decode)
+    val = check_coco(args.val_ann, args.val_images, report, 'val', decode) \
+        if args.val_ann else None
+    if train and val:
+        check_overlap(train.digests, val.digests, report, fatal=not args.allow_overlap)
+        if [c['name'] for c in val.categories] != [c['name'] for c in train.categories]:
+            report.add('val-cats', f'train {[c["name"] for c in train.categories]}, val '
+                       f'{[c["name"] for c in val.categories]}', 'validation files whose '
+                       'categories differ from the training file\'s', 'use the same '
+                       '"categories" list (same names, same order) in both files', True)
+    if report.fatal or train is None:
+        return '', report
+    classes = tuple(c['name'] for c in train.categories)
+    id_list = ', '.join(f'{c["id"]} -> {i} {c["name"]!r}'
+                        for i, c in enumerate(train.categories))
+    model_cfg = base.model.to_dict()
+    paths = num_classes_paths(model_cfg)
+    total = args.gpus * args.batch_size
+    epochs, why = detection_schedule(base, train.num_images, total, args.epochs)
+    per_epoch = math.ceil(train.num_images / total)
+    schedulers = rescale_schedulers(base, epochs, True, per_epoch)
+    interval = max(1, math.ceil(epochs / 10))
+    lines = _header(args, command, base) + [
+        f'# Classes: the {len(classes)} categories of {args.train_ann}, in the order of its',
+        '# "categories" list, which is how mmdet\'s CocoDataset numbers them '
+        '(category id -> label):',
+        f'# {id_list}.',
+        f'classes = {classes!r}',
+        'metainfo = dict(classes=classes)',
+        'num_classes = len(classes)',
+        '',
+    ] + _pretrained(args, base, 'model') + [
+        'model = dict(',
+        '    backbone=dict(init_cfg=dict(type=\'Pretrained\', checkpoint=pretrained)),',
+        render_heads(paths, '_base_.model') + ')',
+        '',
+        '# Data: the training set (checked by tools/make_config.py before writing).',
+        'train_dataloader = dict(',
+        f'    batch_size={args.batch_size},  # per GPU (--batch-size)',
+        '    dataset=dict(',
+        '        data_root=\'\',',
+        '        metainfo=metainfo,',
+        f'        ann_file={args.train_ann!r},',
+        f'        data_prefix=dict(img={_dir(args.train_images)!r})))',
+    ]
+    if val:
+        lines += [
+            'val_dataloader = dict(',
+            '    dataset=dict(',
+            '        data_root=\'\',',
+            '        metainfo=metainfo,',
+            f'        ann_file={args.val_ann!r},',
+            f'        data_prefix=dict(img={_dir(args.val_images)!r})))',
+            'test_dataloader = val_dataloader',
+            f'val_evaluator = dict(ann_file={args.val_ann!r})',
+            'test_evaluator = val_evaluator',
+        ]
+    else:
+        lines += ['# No validation set (--val-ann): no evaluation during training.',
+                  'val_dataloader = val_cfg = val_evaluator = None',
+                  'test_dataloader = test_cfg = test_evaluator = None']
+    lines += [''] + _batch_lines(args, base) + ['', why,
+              f'train_cfg = dict(max_epochs={epochs}, val_interval={interval})',
+              f'param_scheduler = {_list(schedulers)}',
+              f'default_hooks = dict(checkpoint=dict(interval={interval}, max_keep_ckpts=3))',
+              '']
+    if not val:
+        lines[-3:-1] = [f'train_cfg = dict(max_epochs={epochs})',
+                        f'param_scheduler = {_list(schedulers)}',
+                        f'default_hooks = dict(checkpoint=dict(interval={interval}, '
+                        'max_keep_ckpts=3))']
+    return '\n'.join(lines), report
+
+
+def segmentation_config(args, base: Config, command: str) -> Tuple[str, Report]:
+    report = Report()
+    root = Path(args.data_root)
+    classes = tuple(args.classes)
+    kw = dict(num_classes=len(classes), reduce_zero_label=args.reduce_zero_label,
+              report=report, img_suffix=args.img_suffix, seg_map_suffix=args.seg_map_suffix,
+              decode=not args.headers_only)
+    train = check_segmentation(root / 'images/training', root / 'annotations/training',
+                               split='training', **kw)
+    has_val = (root / 'images/validation').is_dir()
+    val = check_segmentation(root / 'images/validation', root / 'annotations/validation',
+                             split='validation', **kw) if has_val else None
+    if train and val:
+        check_overlap(train.digests, val.digests, report, fatal=not args.allow_overlap)
+    if train:
+        for i, name in enumerate(classes):
+            if i not in train.present:
+                report.add('unused-training', f'{name!r} (value '
+                           f'{i + 1 if args.reduce_zero_label else i})', 'classes that no '
+                           'training label map contains', 'check --classes (its order is the '
+                           'label values\' order) and --reduce-zero-label', False)
+    if report.fatal or train is None:
+        return '', report
+    model = base.model.get('module', base.model)
+    tta = 'module' in base.model
+    prefix = '_base_.model.module' if tta else '_base_.model'
+    paths = num_classes_paths(model.to_dict())
+    total = args.gpus * args.batch_size
+    iters, why = segmentation_schedule(base, train.num_images, total, args.iters)
+    schedulers = rescale_schedulers(base, iters, False, 1)
+    interval = max(1, iters // 10)
+    reduce = args.reduce_zero_label
+    head_text = render_heads(paths, prefix, indent=8 if tta else 4)
+    mapping = 'v - 1 (0 is ignored: --reduce-zero-label)' if reduce else 'v'
+    lines = _header(args, command, base) + [
+        f'# Classes: --classes; label value {mapping} -> class index, 255 is ignored.',
+        f'classes = {classes!r}',
+        'metainfo = dict(classes=classes)',
+        'num_classes = len(classes)',
+        '',
+    ] + _pretrained(args, base, 'model')
+    backbone = '    backbone=dict(init_cfg=dict(type=\'Pretrained\', checkpoint=pretrained)),'
+    if tta:
+        lines += ['model = dict(module=dict(', '    ' + backbone, head_text + '))']
+    else:
+        lines += ['model = dict(', backbone, head_text + ')']
+    pipeline = ('[dict(t, reduce_zero_label={r}) if t[\'type\'] == \'LoadAnnotations\' else t\n'
+                '                  for t in _base_.{split}_dataloader.dataset.pipeline]')
+    lines += [
+        '',
+        f'# Data: {args.data_root} in the ADE20K layout (checked by tools/make_config.py).',
+        f'dataset = dict(type=\'BaseSegDataset\', data_root={args.data_root!r}, '
+        f'metainfo=metainfo,',
+        f'               img_suffix={args.img_suffix!r}, seg_map_suffix='
+        f'{args.seg_map_suffix!r}, reduce_zero_label={reduce})',
+        'train_dataloader = dict(',
+        f'    batch_size={args.batch_size},  # per GPU (--batch-size)',
+        '    dataset=dict(**dataset, data_prefix=dict(img_path=\'images/training\', '
+        'seg_map_path=\'annotations/training\'),',
+        '                 pipeline=' + pipeline.format(r=reduce, split='train') + '))',
+    ]
+    if val:
+        lines += [
+            'val_dataloader = dict(',
+            '    dataset=dict(**dataset, data_prefix=dict(img_path=\'images/validation\', '
+            'seg_map_path=\'annotations/validation\'),',
+            '                 pipeline=' + pipeline.format(r=reduce, split='val') + '))',
+            'test_dataloader = val_dataloader',
+        ]
+    else:
+        lines += ['# No images/validation: no evaluation during training.',
+                  'val_dataloader = val_cfg = val_evaluator = None',
+                  'test_dataloader = test_cfg = test_evaluator = None']
+    loop = f'dict(type=\'IterBasedTrainLoop\', max_iters={iters}' + (
+        f', val_interval={interval})' if val else ')')
+    lines += [''] + _batch_lines(args, base) + [
+        '', why,
+        f'train_cfg = {loop}',
+        f'param_scheduler = {_list(schedulers)}',
+        f'default_hooks = dict(checkpoint=dict(by_epoch=False, interval={interval}, '
+        'max_keep_ckpts=3))', '']
+    return '\n'.join(lines), report
+
+
+def _dir(path: str) -> str:
+    return path if path.endswith('/') else path + '/'
+
+
+def _list(items: List[dict]) -> str:
+    body = ',\n'.join(f'    dict({", ".join(f"{k}={v!r}" for k, v in item.items())})'
+                      for item in items)
+    return f'[\n{body},\n]'
+
+
+if __name__ == '__main__':
+    sys.exit(main())
