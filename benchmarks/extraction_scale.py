@@ -82,7 +82,7 @@ def run_extraction(images: Path, out: Path, batch_size: int, workers: int,
     if proc.returncode != 0:
         raise SystemExit(f'extraction failed:\n{log}')
     count = len(list(images.glob('*.jpg')))
-    seconds = float(re.search(r'in ([\d.]+) s\.', log).group(1))
+    seconds = float(re.search(r' in ([\d.]+) s; peak', log).group(1))
     peak_rss = int(re.search(r'peak resident memory ([\d]+) MiB', log).group(1))
     return dict(images=count, peak_rss_mib=peak_rss, peak_tree_pss_mib=round(peak[0]),
                 seconds=round(seconds, 1),

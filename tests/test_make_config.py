@@ -164,11 +164,11 @@ def test_wrong_declared_size_is_an_error(own_coco):
 
 def test_boxes_outside_degenerate_polygons_and_unused_categories_warn(own_coco):
     def edit(data):
+        data['annotations'] = [a for a in data['annotations'] if a['category_id'] != 40]
         data['annotations'][0]['bbox'] = [100, 100, 60, 60]  # in a 128 x 128 image
         data['annotations'][1]['segmentation'] = [[10, 10, 20, 20]]  # two points
         data['annotations'][2]['segmentation'] = [[5, 5, 10, 10, 15, 15]]  # collinear
         data['annotations'][3]['bbox'][2] = 0  # zero width
-        data['annotations'] = [a for a in data['annotations'] if a['category_id'] != 40]
     report = coco_report(own_coco, edit)
     assert set(report.problems) == {'outside', 'polygon', 'tiny-box', 'unused-train'}
     assert not report.fatal
