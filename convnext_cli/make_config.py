@@ -23,6 +23,7 @@ import math
 import os
 import shlex
 import sys
+import textwrap
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
@@ -81,6 +82,8 @@ def render_heads(paths: List[Tuple], base_prefix: str, indent: int = 4) -> str:
             elif isinstance(value, tuple):
                 items.append(f'{pad}{key}=[dict(head, num_classes=num_classes)\n{pad}'
                              f'{" " * (len(key) + 2)}for head in {base_prefix}.{value[1]}]')
+            elif list(value.items()) == [('num_classes', None)]:
+                items.append(f'{pad}{key}=dict(num_classes=num_classes)')
             else:
                 items.append(f'{pad}{key}=dict(\n{text(value, depth + 1)})')
         return ',\n'.join(items)
@@ -217,15 +220,19 @@ def main(argv=None) -> int:
         return 1
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
-    verify(out, base)
+    out.write_text(wrap_comments(text))
+    cfg = verify(out, base)
     name = out.stem
+    pretrained = cfg.get('pretrained')
+    if pretrained and '://' not in pretrained and not Path(pretrained).is_file():
+        print(f'Note: the pretrained backbone {pretrained} is not there yet; download it '
+              f'before training (README: Checkpoints) or pass --checkpoint.')
     print(f'Wrote {out}. Next:\n  python tools/train.py {out}\n  python tools/test.py {out} '
           f'work_dirs/{name}/<checkpoint>.pth')
     return 0
 
 
-def verify(path: Path, base: Config) -> None:
+def verify(path: Path, base: Config) -> Config:
     """Read the written config back: every num_classes agrees with the class list."""
     cfg = Config.fromfile(str(path))
     model = cfg.model.get('module', cfg.model)
@@ -234,6 +241,7 @@ def verify(path: Path, base: Config) -> None:
         for key in keys:
             node = node[key]
         assert node['num_classes'] == len(cfg.metainfo['classes']), keys
+    return cfg
 
 
 def _base_line(args) -> str:
@@ -435,6 +443,24 @@ def segmentation_config(args, base: Config, command: str) -> Tuple[str, Report]:
         f'default_hooks = dict(checkpoint=dict(by_epoch=False, interval={interval}, '
         'max_keep_ckpts=3))', '']
     return '\n'.join(lines), report
+
+
+def wrap_comments(text: str, width: int = 88) -> str:
+    """Wrap the long comment lines of the written config (the code is left as it is)."""
+    out = []
+    for line in text.splitlines():
+        stripped = line.lstrip()
+        if not stripped.startswith('#') or len(line) <= width:
+            out.append(line)
+            continue
+        indent = line[:len(line) - len(stripped)]
+        body = stripped[1:]
+        lead = '#' + body[:len(body) - len(body.lstrip())]
+        out += textwrap.wrap(body.strip(), width, initial_indent=indent + lead,
+                             subsequent_indent=indent + lead + ('    ' if len(lead) > 2
+                                                                else ''),
+                             break_long_words=False, break_on_hyphens=False)
+    return '\n'.join(out) + '\n'
 
 
 def _dir(path: str) -> str:

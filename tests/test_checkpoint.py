@@ -213,3 +213,58 @@ def test_convert_refuses_wrong_arch(tmp_path):
     assert result.returncode != 0
     assert 'does not fit this backbone' in result.stderr
     assert not (tmp_path / 'x.pth').exists()
+
+
+# --- the newer layouts: files made by transformers, timm, mmpretrain, open_clip and the
+# official V2 remapping code (tests/data/*/extra_layouts.json says how each was made) ---
+
+def extra_files():
+    import json
+    return [(v, entry) for v in VERSIONS
+            for entry in json.loads((fixture_dir(v) / 'extra_layouts.json').read_text())['files']]
+
+
+EXTRA = extra_files()
+EXTRA_LAYOUT = {'hf.pth': 'hf', 'hf_upernet.pth': 'hf', 'timm_features.pth': 'timm-features',
+                'mmpretrain_timm.pth': 'timm', 'mmpretrain_timm_features.pth': 'timm-features',
+                'openclip.pth': 'timm', 'fcmae.pth': 'fcmae'}
+
+
+@pytest.mark.parametrize('version,entry', EXTRA,
+                         ids=[f'{v}-{e["file"][:-4]}' for v, e in EXTRA])
+def test_newer_layouts_reproduce_their_reference_outputs(version, entry, caplog):
+    path = fixture_dir(version) / entry['file']
+    model = pretrained_backbone(version, path)
+    ref = expected(version)
+    with torch.no_grad():
+        outs = model(ref['input'])
+    if entry['reproduces'] == 'stage_outputs_normed':  # the file has per-stage norms
+        wants = ref['stage_outputs_normed']
+    else:
+        wants = [layer_norm_2d(o) for o in ref['stage_outputs']]
+    for out, want in zip(outs, wants):
+        torch.testing.assert_close(out, want, atol=1e-4, rtol=0)
+    report = load_pretrained(ConvNeXtBackbone(arch=fixture_arch(version)), path)
+    assert report.layout == EXTRA_LAYOUT[entry['file']]
+    ignored = set(report.ignored)
+    if entry['file'] == 'openclip.pth':  # text tower and projection: ignored and reported
+        assert {'token_embedding.weight', 'visual.head.proj.weight', 'logit_scale'} <= ignored
+    if entry['file'] == 'fcmae.pth':
+        assert {'mask_token', 'proj.weight', 'pred.weight'} <= ignored
+        assert any(k.startswith('decoder.') for k in ignored)
+        assert 'pre-training only' in report.summary()
+    if entry['file'] == 'hf_upernet.pth':
+        assert report.missing == []  # hidden_states_norms are the per-stage norms
+        assert any(k.startswith('decode_head.') for k in ignored)
+
+
+def test_fcmae_remap_equals_the_fine_tuning_checkpoint_exactly():
+    """FCMAE's sparse kernels, reshaped, are bit-for-bit the dense checkpoint's tensors."""
+    from convnext_backbone import backbone_state_from_checkpoint
+    fcmae, _, _ = backbone_state_from_checkpoint(
+        read_checkpoint(fixture_dir('v2') / 'fcmae.pth'))
+    dense, _, _ = backbone_state_from_checkpoint(
+        read_checkpoint(fixture_dir('v2') / 'official_classification.pth'))
+    assert sorted(fcmae) == sorted(dense)
+    for key in dense:
+        assert torch.equal(fcmae[key], dense[key]), key

@@ -8,9 +8,21 @@ Layouts (detected from the keys, see :func:`detect_layout`):
 - ``timm``: ``stem.*``, ``stages.S.downsample.*``, ``stages.S.blocks.B.*``
 - ``torchvision``: ``features.N.*`` (V1 only)
 - ``mmpretrain``: ``stages.S.B.{depthwise_conv,pointwise_conv1,pointwise_conv2}``
+- ``hf``: Hugging Face transformers ``ConvNextModel`` / ``ConvNextV2Model`` (``embeddings.*``,
+  ``encoder.stages.S.layers.B.*``), their ``...ForImageClassification`` (under
+  ``convnext.`` / ``convnextv2.``) and ``UperNetForSemanticSegmentation`` (under
+  ``backbone.``, with ``hidden_states_norms``: the per-stage output norms)
+- ``timm-features``: timm ``features_only`` models (``stem_0``, ``stages_N``)
+- ``fcmae``: ConvNeXt-V2 FCMAE pre-training (``encoder.*`` with sparse-convolution
+  kernel shapes), reshaped as the official ``remap_checkpoint_keys`` does
+
+Wrappers around a trunk are taken off first (:func:`unwrap`): ``state_dict`` / ``model`` /
+``module``, ``module.``, ``backbone.`` (detectors; mmpretrain's ``TIMMBackbone`` adds
+``timm_model.``), OpenCLIP's ``visual.trunk.``, FCMAE's ``encoder.``.
 """
 from __future__ import annotations
 
+import math
 import re
 from collections import OrderedDict
 from typing import Dict, List, Mapping, Optional, Tuple
@@ -28,7 +40,19 @@ _HEAD_PATTERNS = {
     'timm': r'^head\.',
     'torchvision': r'^classifier\.',
     'mmpretrain': r'^head\.',
+    'hf': r'^layernorm\.',  # the pooled-output norm of ConvNextModel
 }
+
+#: Prefixes that other libraries put around a ConvNeXt trunk, and when they mean it:
+#: (prefix, a key that must be present, what the other keys are).
+_TRUNK_PREFIXES = (
+    ('timm_model.', None, 'mmpretrain TIMMBackbone'),
+    ('visual.trunk.', None, 'OpenCLIP text tower and projection'),
+    ('encoder.', 'encoder.downsample_layers.0.0.weight', 'FCMAE decoder, mask token and '
+                                                         'projection'),
+    ('convnext.', None, 'classifier'),
+    ('convnextv2.', None, 'classifier'),
+)
 
 
 def unwrap(obj: Mapping) -> Tuple[StateDict, List[str], List[str]]:
@@ -47,11 +71,12 @@ def unwrap(obj: Mapping) -> Tuple[StateDict, List[str], List[str]]:
         state = OrderedDict((k[len('module.'):], v) for k, v in state.items())
         wrappers.append('module.')
     outside: List[str] = []
-    if any(k.startswith('backbone.') for k in state):
-        outside = [k for k in state if not k.startswith('backbone.')]
-        state = OrderedDict(
-            (k[len('backbone.'):], v) for k, v in state.items() if k.startswith('backbone.'))
-        wrappers.append('backbone.')
+    for prefix, needs, _ in (('backbone.', None, 'detector'),) + _TRUNK_PREFIXES:
+        if any(k.startswith(prefix) for k in state) and (needs is None or needs in state):
+            outside += [k for k in state if not k.startswith(prefix)]
+            state = OrderedDict(
+                (k[len(prefix):], v) for k, v in state.items() if k.startswith(prefix))
+            wrappers.append(prefix)
     return state, wrappers, outside
 
 
@@ -64,6 +89,12 @@ def detect_layout(state: Mapping[str, Tensor], wrappers: List[str]) -> Optional[
 
     if has(r'^stem\.0\.weight$') and has(r'^stages\.\d+\.blocks\.\d+\.conv_dw\.'):
         return 'timm'
+    if has(r'^stem_0\.weight$') and has(r'^stages_\d+\.blocks\.\d+\.conv_dw\.'):
+        return 'timm-features'
+    if has(r'^embeddings\.patch_embeddings\.weight$') and has(r'^encoder\.stages\.\d+\.layers'):
+        return 'hf'
+    if has(r'^downsample_layers\.0\.0\.weight$') and has(r'^stages\.\d+\.\d+\.dwconv\.kernel$'):
+        return 'fcmae'
     if has(r'^features\.0\.0\.weight$') and has(r'^features\.1\.\d+\.block\.0\.'):
         return 'torchvision'
     if has(r'^downsample_layers\.0\.0\.weight$'):
@@ -135,12 +166,71 @@ def _from_official(key: str, t: Tensor) -> Optional[Tuple[str, Tensor]]:
     return key, t
 
 
+def _from_timm_features(key: str, t: Tensor) -> Optional[Tuple[str, Tensor]]:
+    key = re.sub(r'^stem_(\d)\.', r'stem.\1.', key)
+    return _from_timm(re.sub(r'^stages_(\d+)\.', r'stages.\1.', key), t)
+
+
+def _from_hf(key: str, t: Tensor) -> Optional[Tuple[str, Tensor]]:
+    if m := re.match(r'^embeddings\.(patch_embeddings|layernorm)\.(weight|bias)$', key):
+        return f'downsample_layers.0.{0 if m[1] == "patch_embeddings" else 1}.{m[2]}', t
+    if m := re.match(r'^encoder\.stages\.(\d+)\.downsampling_layer\.(\d)\.(weight|bias)$',
+                     key):
+        return f'downsample_layers.{m[1]}.{m[2]}.{m[3]}', t
+    if m := re.match(r'^hidden_states_norms\.stage(\d)\.(weight|bias)$', key):
+        return f'norm{int(m[1]) - 1}.{m[2]}', t
+    m = re.match(r'^encoder\.stages\.(\d+)\.layers\.(\d+)\.(.+)$', key)
+    if not m:
+        return None
+    prefix, rest = f'stages.{m[1]}.{m[2]}', m[3]
+    if rest == 'layer_scale_parameter':
+        return f'{prefix}.gamma', t
+    if rest in ('grn.weight', 'grn.bias'):
+        return f'{prefix}.grn.{"gamma" if rest.endswith("weight") else "beta"}', _grn(t)
+    module, _, param = rest.rpartition('.')
+    names = {'dwconv': 'dwconv', 'layernorm': 'norm', 'pwconv1': 'pwconv1',
+             'pwconv2': 'pwconv2'}
+    if module in names:
+        return f'{prefix}.{names[module]}.{param}', t
+    return None
+
+
+def _from_fcmae(key: str, t: Tensor) -> Optional[Tuple[str, Tensor]]:
+    """The official ConvNeXt-V2 ``remap_checkpoint_keys``, one tensor at a time.
+
+    Sparse (MinkowskiEngine) kernels are ``(k*k, [in,] out)`` flattened with the two
+    spatial axes swapped; biases and GRN parameters are ``(1, C)``; ``ln`` / ``linear``
+    are wrapper modules around the dense layers' names.
+    """
+    parts = key.split('.')
+    if parts[-1] == 'kernel':
+        name = '.'.join(parts[:-1]) + '.weight'
+        if t.dim() == 3:  # a standard convolution (the downsampling layers)
+            area, c_in, c_out = t.shape
+            size = math.isqrt(area)
+            return name, t.permute(2, 1, 0).reshape(c_out, c_in, size, size).transpose(3, 2)
+        area, dim = t.shape  # a depthwise convolution
+        size = math.isqrt(area)
+        return name, t.permute(1, 0).reshape(dim, 1, size, size).transpose(3, 2)
+    if len(parts) > 2 and parts[-2] in ('ln', 'linear'):
+        parts.pop(-2)
+    name = '.'.join(parts)
+    if '.grn.' in name:
+        return name, _grn(t)
+    if parts[-1] == 'bias' and t.dim() != 1:
+        return name, t.reshape(-1)
+    return name, t
+
+
 _CONVERTERS = {
     'timm': _from_timm,
     'torchvision': _from_torchvision,
     'mmpretrain': _from_mmpretrain,
     'official-classification': _from_official,
     'official-detection': _from_official,
+    'timm-features': _from_timm_features,
+    'hf': _from_hf,
+    'fcmae': _from_fcmae,
 }
 
 

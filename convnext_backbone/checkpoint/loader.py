@@ -28,8 +28,16 @@ class LoadReport:
         lines = [f'Loaded {self.path}: layout {self.layout}, '
                  f'{len(self.loaded)} tensors loaded.']
         if self.ignored:
-            lines.append(f'  Ignored {len(self.ignored)} tensors (classification head, '
-                         f'final norm or detector parts): {_abbreviate(self.ignored)}')
+            lines.append(f'  Ignored {len(self.ignored)} tensors (not the backbone: '
+                         f'classification head, final norm, detector or segmentor parts, '
+                         f'OpenCLIP text tower and projection, FCMAE decoder): '
+                         f'{_abbreviate(self.ignored)}')
+        if self.layout == 'fcmae':
+            lines.append('  This is a ConvNeXt-V2 FCMAE checkpoint: self-supervised '
+                         'pre-training only, never fine-tuned with labels. The published '
+                         'V2 detection and segmentation numbers start from fine-tuned '
+                         'ImageNet weights; expect lower results (or a longer schedule) '
+                         'from this one.')
         if self.missing:
             lines.append(f'  Missing {len(self.missing)} tensors, kept at their '
                          f'initialisation (the per-stage output norms, which '
@@ -56,7 +64,8 @@ def backbone_state_from_checkpoint(checkpoint: object, source: str = '<checkpoin
     if layout is None:
         raise CheckpointError(
             f'{source} is not a ConvNeXt checkpoint in any known layout (official, '
-            f'timm, torchvision, mmpretrain); first keys: {_abbreviate(list(state), 5)}.')
+            f'timm, timm features_only, torchvision, mmpretrain, Hugging Face, OpenCLIP, '
+            f'FCMAE); first keys: {_abbreviate(list(state), 5)}.')
     converted, head, unknown = to_backbone_names(state, layout)
     if unknown:
         raise CheckpointError(f'{source} (layout {layout}) has tensors this backbone does '
