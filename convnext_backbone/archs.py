@@ -14,6 +14,8 @@ ARCH_SETTINGS: Dict[str, Tuple[Tuple[int, ...], Tuple[int, ...], bool]] = {
     'base': ((3, 3, 27, 3), (128, 256, 512, 1024), False),
     'large': ((3, 3, 27, 3), (192, 384, 768, 1536), False),
     'xlarge': ((3, 3, 27, 3), (256, 512, 1024, 2048), False),
+    # OpenCLIP's image tower (LAION-2B CLIP); not in the papers. timm's convnext_xxlarge.
+    'xxlarge': ((3, 4, 30, 3), (384, 768, 1536, 3072), False),
     'v2-atto': ((2, 2, 6, 2), (40, 80, 160, 320), True),
     'v2-femto': ((2, 2, 6, 2), (48, 96, 192, 384), True),
     'v2-pico': ((2, 2, 6, 2), (64, 128, 256, 512), True),
@@ -25,13 +27,23 @@ ARCH_SETTINGS: Dict[str, Tuple[Tuple[int, ...], Tuple[int, ...], bool]] = {
 }
 
 NUM_STAGES = 4
+DEFAULT_EPS = 1e-6
+#: LayerNorm eps of the archs trained with another one (timm's convnext_xxlarge: 1e-5).
+ARCH_EPS: Dict[str, float] = {'xxlarge': 1e-5}
+
+
+def arch_eps(arch: Union[str, dict]) -> float:
+    """The LayerNorm eps of an arch name, or a custom dict's ``eps`` (default 1e-6)."""
+    if isinstance(arch, dict):
+        return float(arch.get('eps', DEFAULT_EPS))
+    return ARCH_EPS.get(arch, DEFAULT_EPS)
 
 
 def resolve_arch(arch: Union[str, dict]) -> Tuple[List[int], List[int], bool]:
     """Return ``(depths, dims, is_v2)`` for an arch name or a custom ``dict``.
 
     A custom arch is ``dict(depths=[...4 ints], dims=[...4 ints])``; it counts as V2
-    (GRN, no layer scale) only with ``v2=True``.
+    (GRN, no layer scale) only with ``v2=True``, and may set the LayerNorm ``eps``.
     """
     if isinstance(arch, str):
         if arch not in ARCH_SETTINGS:
@@ -41,10 +53,10 @@ def resolve_arch(arch: Union[str, dict]) -> Tuple[List[int], List[int], bool]:
         depths, dims, is_v2 = ARCH_SETTINGS[arch]
         return list(depths), list(dims), is_v2
     if isinstance(arch, dict):
-        unknown = set(arch) - {'depths', 'dims', 'v2'}
+        unknown = set(arch) - {'depths', 'dims', 'v2', 'eps'}
         if unknown or 'depths' not in arch or 'dims' not in arch:
             raise ValueError(f'A custom ConvNeXt arch needs exactly the keys depths and '
-                             f'dims (optionally v2); got keys {sorted(arch)}.')
+                             f'dims (optionally v2 and eps); got keys {sorted(arch)}.')
         depths, dims = list(arch['depths']), list(arch['dims'])
         for key, values in (('depths', depths), ('dims', dims)):
             if len(values) != NUM_STAGES or not all(

@@ -319,3 +319,28 @@ def test_bf16_autocast_outputs_and_gradients_stay_close_to_fp32():
         bf16 = grads[1][name]
         assert bf16.dtype == torch.float32
         assert (bf16 - fp32).norm() <= BF16_GRAD_TOL * fp32.norm(), name
+
+
+def test_xxlarge_is_openclip_tower_with_its_eps():
+    """timm's convnext_xxlarge (OpenCLIP's tower): depths 3-4-30-3, LayerNorm eps 1e-5."""
+    from convnext_backbone import infer_arch
+    with torch.device('meta'):
+        model = ConvNeXtBackbone('xxlarge')
+    assert (model.depths, model.dims) == ([3, 4, 30, 3], [384, 768, 1536, 3072])
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.LayerNorm)]
+    assert norms and {m.eps for m in norms} == {1e-5}
+    assert infer_arch(model.state_dict()) == ([3, 4, 30, 3], [384, 768, 1536, 3072], False)
+    custom = ConvNeXtBackbone(dict(depths=[1, 1, 1, 1], dims=[8, 8, 8, 8], eps=1e-5))
+    assert {m.eps for m in custom.modules() if isinstance(m, torch.nn.LayerNorm)} == {1e-5}
+    # The eps is used: the same weights give other outputs with eps 1e-6.
+    default = ConvNeXtBackbone(dict(depths=[1, 1, 1, 1], dims=[8, 8, 8, 8]))
+    default.load_state_dict(custom.state_dict())
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        for model in (custom, default):
+            model.downsample_layers[0][0].bias.zero_()
+        x = x * 1e-3 / custom.downsample_layers[0][0](x).std()
+        # Stem output variance ~1e-6: between the two eps, where they matter.
+        ours, theirs = custom.downsample_layers[0](x), default.downsample_layers[0](x)
+    ratio = (theirs.std() / ours.std()).item()
+    assert 1.2 < ratio < 3.2  # at most sqrt(10), the ratio of the two eps' square roots

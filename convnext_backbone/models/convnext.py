@@ -27,7 +27,7 @@ from mmengine.model import BaseModule
 from mmengine.registry import MODELS
 from torch import Tensor, nn
 
-from ..archs import NUM_STAGES, resolve_arch
+from ..archs import NUM_STAGES, arch_eps, resolve_arch
 from ..checkpoint import load_pretrained
 from .fast_ops import (
     depthwise_conv,
@@ -125,11 +125,12 @@ class ConvNeXtBlock(nn.Module):
 
     def __init__(self, dim: int, drop_path_rate: float = 0.0,
                  layer_scale_init_value: float = V1_LAYER_SCALE_INIT,
-                 use_grn: bool = False, mlp_ratio: int = 4, cpu_kernels: bool = True) -> None:
+                 use_grn: bool = False, mlp_ratio: int = 4, cpu_kernels: bool = True,
+                 eps: float = 1e-6) -> None:
         super().__init__()
         hidden = mlp_ratio * dim
         self.dwconv = nn.Conv2d(dim, dim, kernel_size=7, padding=3, groups=dim)
-        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.norm = nn.LayerNorm(dim, eps=eps)
         self.pwconv1 = nn.Linear(dim, hidden)
         self.grn = GRN(hidden) if use_grn else None
         self.pwconv2 = nn.Linear(hidden, dim)
@@ -178,9 +179,10 @@ class ConvNeXtBackbone(BaseModule):
     without this module importing mmdet or mmseg.
 
     Args:
-        arch (str | dict): A V1 name (``tiny, small, base, large, xlarge``), a V2 name
-            (``v2-atto, v2-femto, v2-pico, v2-nano, v2-tiny, v2-base, v2-large,
-            v2-huge``) or ``dict(depths=[4 ints], dims=[4 ints], v2=False)``.
+        arch (str | dict): A V1 name (``tiny, small, base, large, xlarge``; ``xxlarge``,
+            OpenCLIP's tower, LayerNorm eps 1e-5), a V2 name (``v2-atto, v2-femto,
+            v2-pico, v2-nano, v2-tiny, v2-base, v2-large, v2-huge``) or
+            ``dict(depths=[4 ints], dims=[4 ints], v2=False, eps=1e-6)``.
             Defaults to ``'tiny'``.
         in_channels (int): Input channels. Defaults to 3.
         out_indices (Sequence[int]): Stages whose features are returned, each in 0..3
@@ -236,6 +238,7 @@ class ConvNeXtBackbone(BaseModule):
                  init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
         super().__init__(init_cfg=init_cfg if init_cfg is not None else DEFAULT_INIT_CFG)
         depths, dims, is_v2 = resolve_arch(arch)
+        eps = arch_eps(arch)
         if isinstance(out_indices, int):
             out_indices = (out_indices,)
         out_indices = tuple(out_indices)
@@ -269,11 +272,11 @@ class ConvNeXtBackbone(BaseModule):
 
         self.downsample_layers = nn.ModuleList([
             nn.Sequential(nn.Conv2d(in_channels, dims[0], kernel_size=4, stride=4),
-                          LayerNorm2d(dims[0], eps=1e-6))
+                          LayerNorm2d(dims[0], eps=eps))
         ])
         for i in range(1, NUM_STAGES):
             self.downsample_layers.append(
-                nn.Sequential(LayerNorm2d(dims[i - 1], eps=1e-6),
+                nn.Sequential(LayerNorm2d(dims[i - 1], eps=eps),
                               nn.Conv2d(dims[i - 1], dims[i], kernel_size=2, stride=2)))
 
         total = sum(depths)
@@ -283,12 +286,12 @@ class ConvNeXtBackbone(BaseModule):
             first = sum(depths[:i])
             self.stages.append(nn.Sequential(*[
                 ConvNeXtBlock(dims[i], rates[first + j], layer_scale_init_value, use_grn,
-                              cpu_kernels=cpu_kernels)
+                              cpu_kernels=cpu_kernels, eps=eps)
                 for j in range(depths[i])
             ]))
         # One output norm per stage; all four exist so that checkpoints always match.
         for i in range(NUM_STAGES):
-            self.add_module(f'norm{i}', LayerNorm2d(dims[i], eps=1e-6))
+            self.add_module(f'norm{i}', LayerNorm2d(dims[i], eps=eps))
 
         self.cpu_kernels = cpu_kernels
         self._freeze_stages()
