@@ -16,10 +16,12 @@ in the separate ``convnext_cli`` package.
 """
 from .archs import ARCH_SETTINGS, describe_arch, resolve_arch
 from .checkpoint import (
+    EXPORT_LAYOUTS,
     CheckpointError,
     LoadReport,
     backbone_state_from_checkpoint,
     check_compatible,
+    from_backbone_names,
     infer_arch,
     load_pretrained,
     read_checkpoint,
@@ -34,8 +36,8 @@ from .models import ConvNeXtBackbone, LayerNorm2d, OfficialConvNeXt
 allow_mmengine_checkpoints()
 
 __version__ = '0.1.0'
-__all__ = ['ARCH_SETTINGS', 'CheckpointError', 'ConvNeXtBackbone',
+__all__ = ['ARCH_SETTINGS', 'EXPORT_LAYOUTS', 'CheckpointError', 'ConvNeXtBackbone',
            'ConvNeXtLayerDecayOptimizerConstructor', 'LayerNorm2d', 'LoadReport',
            'OfficialConvNeXt', 'RankProgressHook', 'backbone_state_from_checkpoint',
-           'check_compatible', 'describe_arch', 'infer_arch', 'load_pretrained',
-           'read_checkpoint', 'resolve_arch']
+           'check_compatible', 'describe_arch', 'from_backbone_names', 'infer_arch',
+           'load_pretrained', 'read_checkpoint', 'resolve_arch']

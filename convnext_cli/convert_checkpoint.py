@@ -1,11 +1,23 @@
-"""Convert any published ConvNeXt checkpoint to an mmengine checkpoint of the backbone.
+"""Convert any published ConvNeXt checkpoint to an mmengine checkpoint of the backbone, or
+from it to the official, timm or Hugging Face layout.
 
     python tools/convert_checkpoint.py SRC DST [--arch tiny] [--verify]
+        [--to mmengine|official|timm|hf]
 
-DST holds ``{'state_dict': {'backbone.*': ...}, 'meta': {'source_layout', 'arch', 'source'}}``,
-which ``init_cfg=dict(type='Pretrained', checkpoint=DST)`` or mmengine's ``load_from``
-read directly. Loading SRC itself works too; converting saves the layout detection
-and gives one file to share.
+SRC is any layout the loader reads. DST, by ``--to``:
+
+- ``mmengine`` (default): ``{'state_dict': {'backbone.*': ...}, 'meta': {'source_layout',
+  'arch', 'source'}}``, read by ``init_cfg=dict(type='Pretrained', checkpoint=DST)`` and
+  mmengine's ``load_from``;
+- ``official``: ``{'model': {...}}`` in facebookresearch names (with the per-stage
+  norms, as the official detection checkpoints have them);
+- ``timm``: a plain state dict in ``timm.models.convnext`` names (timm has no per-stage
+  norms: they are dropped and reported); load with ``model.load_state_dict(sd,
+  strict=False)`` (the classifier head is not in it);
+- ``hf``: a plain state dict in transformers ``ConvNextModel`` / ``ConvNextV2Model``
+  names (the per-stage norms as ``ConvNextBackbone``'s ``hidden_states_norms``).
+
+``--verify`` reloads DST with this project's loader and checks its outputs against SRC's.
 """
 import argparse
 import sys
@@ -13,11 +25,13 @@ import sys
 import torch
 
 from convnext_backbone import (
+    EXPORT_LAYOUTS,
     CheckpointError,
     ConvNeXtBackbone,
     backbone_state_from_checkpoint,
     check_compatible,
     describe_arch,
+    from_backbone_names,
     infer_arch,
     load_pretrained,
     read_checkpoint,
@@ -26,26 +40,36 @@ from convnext_backbone import (
 from .arguments import arch_from_string
 
 
-def convert(src, dst, arch=None, verify=False):
+def convert(src, dst, arch=None, verify=False, to='mmengine'):
     state, layout, ignored = backbone_state_from_checkpoint(read_checkpoint(src), src)
     depths, dims, is_v2 = infer_arch(state)
     if arch is None:  # the checkpoint's own arch
         arch = dict(depths=depths, dims=dims, v2=is_v2)
     model = ConvNeXtBackbone(arch)
     missing = check_compatible(model, state, src)
-    torch.save({'state_dict': {f'backbone.{k}': v for k, v in state.items()},
-                'meta': {'source': str(src), 'source_layout': layout, 'arch': arch,
-                         'ignored': ignored, 'missing': missing}}, dst)
-    print(f'{src} ({layout}, looks like {describe_arch(depths, dims, is_v2)}) -> {dst}: '
-          f'{len(state)} tensors, {len(ignored)} ignored, {len(missing)} missing '
-          f'(kept at initialisation).')
+    dropped = []
+    if to == 'mmengine':
+        torch.save({'state_dict': {f'backbone.{k}': v for k, v in state.items()},
+                    'meta': {'source': str(src), 'source_layout': layout, 'arch': arch,
+                             'ignored': ignored, 'missing': missing}}, dst)
+    else:
+        exported, dropped = from_backbone_names(state, to)
+        torch.save({'model': exported} if to == 'official' else exported, dst)
+    print(f'{src} ({layout}, looks like {describe_arch(depths, dims, is_v2)}) -> {dst} '
+          f'({to}): {len(state) - len(dropped)} tensors, {len(ignored)} ignored, '
+          f'{len(missing)} missing (kept at initialisation).')
+    if dropped:
+        print(f'  Dropped {len(dropped)} tensors the {to} layout has no place for (the '
+              f'per-stage output norms): {", ".join(dropped)}')
     if verify:
-        max_diff = verify_outputs(src, dst, arch)
-        print(f'verify: outputs of SRC and DST agree (max abs diff {max_diff:.2e}).')
+        max_diff = verify_outputs(src, dst, arch, reset_norms=bool(dropped))
+        print(f'verify: outputs of SRC and DST agree (max abs diff {max_diff:.2e})'
+              + (' with both output norms at identity (DST has none)' if dropped else '')
+              + '.')
     return arch
 
 
-def verify_outputs(src, dst, arch, atol=1e-5):
+def verify_outputs(src, dst, arch, atol=1e-5, reset_norms=False):
     """Load SRC and DST into fresh backbones and compare their outputs."""
     outputs = []
     for path in (src, dst):
@@ -53,6 +77,9 @@ def verify_outputs(src, dst, arch, atol=1e-5):
         model = ConvNeXtBackbone(arch).eval()
         model.init_weights()
         load_pretrained(model, path)
+        if reset_norms:
+            for i in range(4):
+                getattr(model, f'norm{i}').reset_parameters()
         torch.manual_seed(0)
         with torch.no_grad():
             outputs.append(model(torch.randn(1, model.in_channels, 64, 64)))
@@ -64,17 +91,20 @@ def verify_outputs(src, dst, arch, atol=1e-5):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('src', help='checkpoint in any layout (official, timm, '
-                        'torchvision, mmpretrain; V1 or V2)')
-    parser.add_argument('dst', help='output .pth (mmengine checkpoint)')
+    parser.add_argument('src', help='checkpoint in any layout the loader reads (official, '
+                        'timm, torchvision, mmpretrain, Hugging Face, OpenCLIP, FCMAE)')
+    parser.add_argument('dst', help='output .pth')
     parser.add_argument('--arch', default=None,
                         help='expected arch name (e.g. tiny, v2-nano) or dict literal; '
                              'default: inferred from the checkpoint')
     parser.add_argument('--verify', action='store_true',
                         help='reload DST and check its outputs equal those of SRC')
+    parser.add_argument('--to', choices=('mmengine',) + EXPORT_LAYOUTS, default='mmengine',
+                        help='layout of DST (default: an mmengine checkpoint)')
     args = parser.parse_args(argv)
     try:
-        convert(args.src, args.dst, args.arch and arch_from_string(args.arch), args.verify)
+        convert(args.src, args.dst, args.arch and arch_from_string(args.arch), args.verify,
+                args.to)
     except (CheckpointError, FileNotFoundError, ValueError) as err:
         raise SystemExit(f'convert_checkpoint: error: {err}')
 

@@ -268,3 +268,58 @@ def test_fcmae_remap_equals_the_fine_tuning_checkpoint_exactly():
     assert sorted(fcmae) == sorted(dense)
     for key in dense:
         assert torch.equal(fcmae[key], dense[key]), key
+
+
+ALL_FILES = [(v, layout) for v, layout in CASES] + [
+    (v, entry['file'][:-4]) for v, entry in EXTRA]
+
+
+@pytest.mark.parametrize('to', ['official', 'timm', 'hf'])
+@pytest.mark.parametrize('version,layout', ALL_FILES, ids=[f'{v}-{n}' for v, n in ALL_FILES])
+def test_round_trip_through_every_export_layout(version, layout, to, tmp_path):
+    """Every fixture, converted to each export layout and loaded back, gives its outputs."""
+    from convnext_cli.convert_checkpoint import convert
+    dst = tmp_path / f'{to}.pth'
+    convert(str(fixture_dir(version) / f'{layout}.pth'), str(dst), to=to)
+    saved = torch.load(dst, weights_only=True)
+    keys = list(saved['model'] if to == 'official' else saved)
+    first = {'official': 'downsample_layers.0.0.weight', 'timm': 'stem.0.weight',
+             'hf': 'embeddings.patch_embeddings.weight'}[to]
+    assert keys[0] == first
+    model = pretrained_backbone(version, dst)
+    ref = expected(version)
+    with torch.no_grad():
+        outs = model(ref['input'])
+    has_norms = layout in ('official_detection', 'hf_upernet')
+    keeps_norms = to != 'timm'  # timm's ConvNeXt has no per-stage output norms
+    wants = (ref['stage_outputs_normed'] if has_norms and keeps_norms
+             else [layer_norm_2d(o) for o in ref['stage_outputs']])
+    for out, want in zip(outs, wants):
+        torch.testing.assert_close(out, want, atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize('version', VERSIONS)
+@pytest.mark.parametrize('to,reference,prefix,skip', [
+    ('official', 'official_classification', '', r'^(head|norm)\.'),
+    ('timm', 'timm', '', r'^head\.'),
+    ('hf', 'hf', r'^convnext(v2)?\.', r'^(convnext(v2)?\.layernorm|classifier)\.'),
+])
+def test_exported_names_and_shapes_are_the_target_librarys(version, to, reference, prefix,
+                                                           skip, tmp_path):
+    """Exported from the classification fixture, every tensor has the name and shape that
+    the file written by the target library itself (transformers, timm, official) has."""
+    import re
+
+    from convnext_cli.convert_checkpoint import convert
+    convert(str(fixture_dir(version) / 'official_classification.pth'),
+            str(tmp_path / 'out.pth'), to=to)
+    ours = torch.load(tmp_path / 'out.pth', weights_only=True)
+    ours = ours['model'] if to == 'official' else ours
+    theirs = torch.load(fixture_dir(version) / f'{reference}.pth', weights_only=True)
+    theirs = theirs.get('model', theirs)
+    theirs = {re.sub(prefix, '', k) if prefix else k: v for k, v in theirs.items()
+              if not re.match(skip, k)}
+    assert sorted(ours) == sorted(theirs)
+    for key, tensor in theirs.items():
+        assert ours[key].shape == tensor.shape, key
+        torch.testing.assert_close(ours[key], tensor, atol=0, rtol=0)

@@ -274,3 +274,63 @@ def infer_arch(state: Mapping[str, Tensor]) -> Tuple[List[int], List[int], bool]
                 depths[stage] = max(depths[stage], block + 1)
     is_v2 = any('.grn.' in k for k in state)
     return depths, dims, is_v2
+
+
+#: Layouts :func:`from_backbone_names` writes, and the container each is saved in.
+EXPORT_LAYOUTS = ('official', 'timm', 'hf')
+
+
+def _to_timm(key: str, t: Tensor) -> Optional[Tuple[str, Tensor]]:
+    if m := re.match(r'^downsample_layers\.0\.(\d)\.(.+)$', key):
+        return f'stem.{m[1]}.{m[2]}', t
+    if m := re.match(r'^downsample_layers\.(\d)\.(\d)\.(.+)$', key):
+        return f'stages.{m[1]}.downsample.{m[2]}.{m[3]}', t
+    m = re.match(r'^stages\.(\d+)\.(\d+)\.(.+)$', key)
+    if not m:
+        return None  # the per-stage output norms: timm's model has none
+    prefix, rest = f'stages.{m[1]}.blocks.{m[2]}', m[3]
+    names = {'dwconv': 'conv_dw', 'norm': 'norm', 'pwconv1': 'mlp.fc1', 'pwconv2': 'mlp.fc2',
+             'grn.gamma': 'mlp.grn.weight', 'grn.beta': 'mlp.grn.bias'}
+    module, _, param = rest.rpartition('.')
+    if rest == 'gamma':
+        return f'{prefix}.gamma', t
+    if rest in names:  # GRN: timm keeps (C,)
+        return f'{prefix}.{names[rest]}', t.reshape(-1)
+    return f'{prefix}.{names[module]}.{param}', t
+
+
+def _to_hf(key: str, t: Tensor) -> Optional[Tuple[str, Tensor]]:
+    if m := re.match(r'^downsample_layers\.0\.(\d)\.(.+)$', key):
+        return f'embeddings.{"patch_embeddings" if m[1] == "0" else "layernorm"}.{m[2]}', t
+    if m := re.match(r'^downsample_layers\.(\d)\.(\d)\.(.+)$', key):
+        return f'encoder.stages.{m[1]}.downsampling_layer.{m[2]}.{m[3]}', t
+    if m := re.match(r'^norm(\d)\.(.+)$', key):  # transformers' ConvNextBackbone has them
+        return f'hidden_states_norms.stage{int(m[1]) + 1}.{m[2]}', t
+    m = re.match(r'^stages\.(\d+)\.(\d+)\.(.+)$', key)
+    prefix, rest = f'encoder.stages.{m[1]}.layers.{m[2]}', m[3]
+    if rest == 'gamma':
+        return f'{prefix}.layer_scale_parameter', t
+    if rest in ('grn.gamma', 'grn.beta'):
+        return f'{prefix}.grn.{"weight" if rest.endswith("gamma") else "bias"}', t
+    module, _, param = rest.rpartition('.')
+    return f'{prefix}.{"layernorm" if module == "norm" else module}.{param}', t
+
+
+def from_backbone_names(state: Mapping[str, Tensor], layout: str) -> Tuple[StateDict, List[str]]:
+    """The backbone's tensors in another library's names: ``(state, dropped keys)``.
+
+    ``official``: the facebookresearch names (with the per-stage norms, as the official
+    detection checkpoints have them); ``timm``: ``timm.models.convnext`` names (no per-stage
+    norms: dropped); ``hf``: transformers ``ConvNextModel`` / ``ConvNextV2Model`` names,
+    the per-stage norms as ``ConvNextBackbone``'s ``hidden_states_norms``.
+    """
+    convert = {'official': lambda k, t: (k, t), 'timm': _to_timm, 'hf': _to_hf}[layout]
+    out: StateDict = OrderedDict()
+    dropped = []
+    for key, tensor in state.items():
+        result = convert(key, tensor)
+        if result is None:
+            dropped.append(key)
+        else:
+            out[result[0]] = result[1].contiguous()
+    return out, dropped
