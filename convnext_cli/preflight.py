@@ -5,9 +5,10 @@ and how to fix it, not after minutes of building (or deep inside a dataset class
 """
 from __future__ import annotations
 
+import math
 import os
 import os.path as osp
-from typing import Iterable, List, Tuple
+from typing import Iterable, List, Optional, Tuple
 
 import torch
 from mmengine.config import Config
@@ -156,3 +157,39 @@ def native_bf16_cpu() -> bool:
     except OSError:
         return False
     return bool(flags & {'avx512_bf16', 'amx_bf16', 'bf16'})
+
+
+def layer_decay_problem(cfg: Config) -> Optional[str]:
+    """mmdet's / mmseg's own layer-decay constructor with a ``num_layers`` too small for the
+    backbone's depths, or None.
+
+    Theirs puts block j of stage 2 at layer ``3 + j // 3`` whatever ``num_layers`` says and
+    scales the lr by ``decay_rate ** (num_layers + 1 - id)``: on S/B/L (27 blocks) with
+    ``num_layers=6`` the ids reach 11, an lr x decay^-4, silently.
+    """
+    from convnext_backbone import resolve_arch
+    optim = cfg.get('optim_wrapper') or {}
+    constructor = str(optim.get('constructor', ''))
+    model = cfg.get('model') or {}
+    model = model.get('module', model)
+    backbone = model.get('backbone') or {}
+    if not constructor.endswith('.LearningRateDecayOptimizerConstructor') and \
+            constructor != 'LearningRateDecayOptimizerConstructor':
+        return None
+    if 'ConvNeXtBackbone' not in str(backbone.get('type', '')):
+        return None
+    paramwise = optim.get('paramwise_cfg') or {}
+    if paramwise.get('decay_type', 'layer_wise') != 'layer_wise':
+        return None
+    depths = resolve_arch(backbone.get('arch', 'tiny'))[0]
+    num_layers = paramwise.get('num_layers')
+    highest = 3 + (depths[2] - 1) // 3
+    if num_layers is None or highest <= num_layers:
+        return None
+    rate = paramwise.get('decay_rate', 1.0)
+    return (f'{constructor} with num_layers={num_layers} puts the stage-2 blocks of this '
+            f'backbone (depths {depths}) at layer ids up to {highest}: their lr is multiplied '
+            f'by up to decay_rate^{num_layers - highest} = {rate ** (num_layers - highest):.3g}'
+            f' instead of decaying. Fix: paramwise_cfg num_layers={3 + math.ceil(depths[2] / 3)}'
+            f', or constructor=\'ConvNeXtLayerDecayOptimizerConstructor\' (infers it from the '
+            f'depths).')

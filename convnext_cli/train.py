@@ -7,9 +7,11 @@ Works for detection (mmdet) and segmentation (mmseg) configs; multi-GPU and mult
 runs go through tools/dist_train.sh / tools/slurm_train.sh and mmengine's launchers.
 """
 import argparse
+import logging
 import os.path as osp
 
 from mmengine.config import Config
+from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
@@ -18,6 +20,7 @@ from .preflight import (
     adapt_amp_to_device,
     check_datasets,
     check_pretrained,
+    layer_decay_problem,
     prepare_cpu_distributed,
 )
 
@@ -59,6 +62,9 @@ def main(argv=None):
     check_datasets(cfg, phases)  # before building anything
     if not cfg.get('resume'):
         check_pretrained(cfg)
+    problem = layer_decay_problem(cfg)
+    if problem:
+        print_log(f'WARNING: {problem}', logger='current', level=logging.WARNING)
     adapt_amp_to_device(cfg)
     prepare_cpu_distributed(cfg)
     runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)

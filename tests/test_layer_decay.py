@@ -113,3 +113,69 @@ def test_without_paramwise_cfg_norms_biases_and_gamma_still_get_no_weight_decay(
             no_decay = params[name].ndim == 1  # norms, biases and layer scales
             assert wd == (0.0 if no_decay else 0.05), name
         assert per_param['backbone.norm0.weight'][1] == 0.0
+
+
+def test_custom_keys_multiply_like_mmengines_own():
+    """custom_keys on top of layer decay: each parameter's lr is the layer-decay lr times
+    the lr_mult mmengine's DefaultOptimWrapperConstructor gives it (decay_mult likewise)."""
+    from mmengine.optim import DefaultOptimWrapperConstructor
+    model = Detector(dict(depths=[1, 1, 3, 1], dims=[8, 16, 24, 32]))
+    custom_keys = {'neck': dict(lr_mult=10.0, decay_mult=0.0),
+                   'backbone.stages.2': dict(lr_mult=0.5),
+                   'backbone.stages.2.1': dict(lr_mult=2.0, decay_mult=3.0)}
+    decay = dict(decay_rate=0.8, decay_type='layer_wise', num_layers=6)
+    plain = lr_and_wd_per_param(ConvNeXtLayerDecayOptimizerConstructor(OPTIM, decay)(model),
+                                model)
+    ours = lr_and_wd_per_param(ConvNeXtLayerDecayOptimizerConstructor(
+        OPTIM, dict(decay, custom_keys=custom_keys))(model), model)
+    mmengine = lr_and_wd_per_param(DefaultOptimWrapperConstructor(
+        OPTIM, dict(custom_keys=custom_keys))(model), model)
+    params = dict(model.named_parameters())
+    for name, (lr, wd) in ours.items():
+        assert lr == pytest.approx(plain[name][0] * mmengine[name][0] / 1e-4), name
+        decays = plain[name][1] > 0
+        assert wd == pytest.approx(mmengine[name][1] if decays else 0.0), name
+    assert ours['neck.weight'] == (pytest.approx(plain['neck.weight'][0] * 10), 0.0)
+    assert ours['backbone.stages.2.1.pwconv1.weight'][1] == pytest.approx(0.15)
+    assert params['backbone.stages.2.0.pwconv1.weight'].ndim == 2
+
+
+def test_custom_keys_values_are_checked():
+    with pytest.raises(ValueError, match=r"custom_keys\['neck'\] must be a dict"):
+        ConvNeXtLayerDecayOptimizerConstructor(OPTIM, dict(custom_keys={'neck': 10}))
+
+
+def test_param_groups_viewer_shows_what_training_uses():
+    from mmengine.config import Config
+
+    from convnext_cli.show_param_groups import build_model_on_meta, param_groups, render
+    cfg = Config.fromfile('configs/maskrcnn_convnext_t.py')
+    rows = param_groups(cfg)
+    model = build_model_on_meta(Config.fromfile('configs/maskrcnn_convnext_t.py'))
+    assert sum(r['params'] for r in rows) == sum(p.numel() for p in model.parameters())
+    for row in rows:  # Mask R-CNN T: decay 0.95 over 6 layers, the rest (id 7) at 1
+        layer = int(row['name'].split('_')[1])
+        assert row['lr_mult'] == pytest.approx(0.95 ** (7 - layer))
+        assert row['weight_decay'] == (0.05 if row['name'].endswith('_decay') and
+                                       'no_decay' not in row['name'] else 0.0)
+    assert '16 groups' in render(rows)
+
+
+def test_openmmlab_constructor_with_too_few_layers_is_reported():
+    """mmdet's own constructor, num_layers=6 on ConvNeXt-S: its groups really get an lr
+    above the base lr (decay^-4), and the check says so with the fix."""
+    from mmengine.config import Config
+
+    from convnext_cli.preflight import layer_decay_problem
+    from convnext_cli.show_param_groups import param_groups
+    cfg = Config.fromfile('configs/maskrcnn_convnext_t.py')
+    cfg.model.backbone.arch = 'small'
+    cfg.optim_wrapper.constructor = 'mmdet.LearningRateDecayOptimizerConstructor'
+    cfg.optim_wrapper.paramwise_cfg = dict(decay_rate=0.7, decay_type='layer_wise',
+                                           num_layers=6)
+    problem = layer_decay_problem(cfg)
+    assert 'layer ids up to 11' in problem and 'num_layers=12' in problem
+    assert max(r['lr_mult'] for r in param_groups(cfg)) == pytest.approx(0.7 ** -4)
+    cfg.optim_wrapper.paramwise_cfg.num_layers = 12
+    assert layer_decay_problem(cfg) is None
+    assert max(r['lr_mult'] for r in param_groups(cfg)) == pytest.approx(1.0)

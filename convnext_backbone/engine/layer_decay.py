@@ -75,6 +75,9 @@ class ConvNeXtLayerDecayOptimizerConstructor(DefaultOptimWrapperConstructor):
         decay_rate (float): lr multiplier per layer (e.g. 0.95 Mask R-CNN, 0.7 Cascade).
         decay_type (str): ``'layer_wise'`` (detection) or ``'stage_wise'`` (UperNet).
         num_layers (int, optional): number of layers; inferred from the depths if omitted.
+        custom_keys (dict, optional): mmengine's ``{name substring: dict(lr_mult=...,
+            decay_mult=...)}``, applied on top of the layer decay (the longest matching
+            key wins, as in mmengine).
 
     Without ``paramwise_cfg`` the documented defaults apply (``decay_rate=1.0``, that is no
     lr decay, ``layer_wise``) and norms, biases, ``gamma`` and GRN still get no weight
@@ -83,11 +86,17 @@ class ConvNeXtLayerDecayOptimizerConstructor(DefaultOptimWrapperConstructor):
 
     def __init__(self, optim_wrapper_cfg: dict, paramwise_cfg: Optional[dict] = None):
         paramwise_cfg = dict(paramwise_cfg or {})
-        unknown = set(paramwise_cfg) - {'decay_rate', 'decay_type', 'num_layers'}
+        unknown = set(paramwise_cfg) - {'decay_rate', 'decay_type', 'num_layers',
+                                        'custom_keys'}
         if unknown:
             raise ValueError(f'ConvNeXtLayerDecayOptimizerConstructor: unknown paramwise_cfg '
                              f'keys {sorted(unknown)}; allowed: decay_rate, decay_type, '
-                             f'num_layers.')
+                             f'num_layers, custom_keys.')
+        custom_keys = dict(paramwise_cfg.get('custom_keys') or {})
+        for key, value in custom_keys.items():
+            if not isinstance(value, dict) or set(value) - {'lr_mult', 'decay_mult'}:
+                raise ValueError(f'custom_keys[{key!r}] must be a dict with lr_mult and/or '
+                                 f'decay_mult, got {value!r}.')
         decay_type = paramwise_cfg.get('decay_type', 'layer_wise')
         if decay_type not in DECAY_TYPES:
             raise ValueError(f'decay_type must be one of {DECAY_TYPES}, got {decay_type!r}.')
@@ -102,6 +111,9 @@ class ConvNeXtLayerDecayOptimizerConstructor(DefaultOptimWrapperConstructor):
         paramwise_cfg.update(decay_type=decay_type, decay_rate=decay_rate)
         super().__init__(optim_wrapper_cfg, paramwise_cfg)
         self.decay_type, self.decay_rate, self.num_layers = decay_type, decay_rate, num_layers
+        self.custom_keys = custom_keys
+        # mmengine's order: alphabetical, then the longest key first.
+        self.sorted_keys = sorted(sorted(custom_keys), key=len, reverse=True)
 
     def add_params(self, params: List[dict], module: nn.Module, **kwargs) -> None:
         backbone = getattr(module, 'backbone', None)
@@ -120,15 +132,19 @@ class ConvNeXtLayerDecayOptimizerConstructor(DefaultOptimWrapperConstructor):
                 group_id = layer_id(name, depths, num_layers)
             else:
                 group_id = stage_id(name, num_layers)
-            key = f'layer_{group_id}_{"decay" if decay else "no_decay"}'
+            custom = next((k for k in self.sorted_keys if k in name), None)
+            key = f'layer_{group_id}_{"decay" if decay else "no_decay"}' + (
+                f'_{custom}' if custom else '')
             if key not in groups:
-                scale = self.decay_rate ** (num_layers + 1 - group_id)
+                mults = self.custom_keys.get(custom, {})
+                scale = self.decay_rate ** (num_layers + 1 - group_id) * mults.get(
+                    'lr_mult', 1.0)
                 groups[key] = dict(params=[], param_names=[], group_name=key, lr_scale=scale,
                                    lr=scale * self.base_lr)
                 if not decay:
                     groups[key]['weight_decay'] = 0.0
                 elif self.base_wd is not None:  # else the optimizer's own default
-                    groups[key]['weight_decay'] = self.base_wd
+                    groups[key]['weight_decay'] = self.base_wd * mults.get('decay_mult', 1.0)
             groups[key]['params'].append(param)
             groups[key]['param_names'].append(name)
         ordered = sorted(groups.values(), key=lambda g: (int(g['group_name'].split('_')[1]),
