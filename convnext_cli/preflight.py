@@ -23,17 +23,17 @@ DATASET_HINTS = {
 }
 
 
-def _leaf_datasets(dataset_cfg) -> Iterable[dict]:
-    """The real datasets inside wrappers (RepeatDataset, ConcatDataset, ...)."""
+def _leaf_datasets(dataset_cfg, key: str = 'dataset') -> Iterable[Tuple[str, dict]]:
+    """``(config key, dataset)`` of the real datasets inside wrappers (RepeatDataset, ...)."""
     if dataset_cfg is None:
         return
     if 'datasets' in dataset_cfg:
-        for inner in dataset_cfg['datasets']:
-            yield from _leaf_datasets(inner)
+        for i, inner in enumerate(dataset_cfg['datasets']):
+            yield from _leaf_datasets(inner, f'{key}.datasets.{i}')
     elif 'dataset' in dataset_cfg:
-        yield from _leaf_datasets(dataset_cfg['dataset'])
+        yield from _leaf_datasets(dataset_cfg['dataset'], f'{key}.dataset')
     else:
-        yield dataset_cfg
+        yield key, dataset_cfg
 
 
 def _join(root: str, path: str) -> str:
@@ -47,7 +47,7 @@ def missing_dataset_paths(cfg: Config, phases: Tuple[str, ...]) -> List[Tuple[st
         loader = cfg.get(f'{phase}_dataloader')
         if not loader:
             continue
-        for dataset in _leaf_datasets(loader.get('dataset')):
+        for where, dataset in _leaf_datasets(loader.get('dataset')):
             root = dataset.get('data_root', '') or ''
             paths = [('data_root', root)] if root else []
             if dataset.get('ann_file'):
@@ -57,7 +57,7 @@ def missing_dataset_paths(cfg: Config, phases: Tuple[str, ...]) -> List[Tuple[st
                     paths.append((f'data_prefix.{key}', _join(root, prefix)))
             for key, path in paths:
                 if not osp.exists(path):
-                    missing.append((f'{phase}_dataloader.dataset.{key}',
+                    missing.append((f'{phase}_dataloader.{where}.{key}',
                                     dataset.get('type', '?'), path))
         evaluator = cfg.get(f'{phase}_evaluator')
         for metric in evaluator if isinstance(evaluator, list) else [evaluator]:
@@ -68,8 +68,38 @@ def missing_dataset_paths(cfg: Config, phases: Tuple[str, ...]) -> List[Tuple[st
     return missing
 
 
-def check_datasets(cfg: Config, phases: Tuple[str, ...]) -> None:
-    """Stop with an actionable message if a dataset the run needs is not on disk."""
+PLACEHOLDER_ROOT = '/path/to/data/'
+
+
+def relocation_options(cfg: Config, phases: Tuple[str, ...]) -> List[str]:
+    """``--cfg-options`` that move every dataset of ``phases`` (and the evaluators' files
+    under the same root) to ``PLACEHOLDER_ROOT``, keeping the layout below the root."""
+    options, roots = [], {}
+    for phase in phases:
+        loader = cfg.get(f'{phase}_dataloader')
+        if not loader:
+            continue
+        for where, dataset in _leaf_datasets(loader.get('dataset')):
+            root = dataset.get('data_root') or ''
+            option = f'{phase}_dataloader.{where}.data_root={PLACEHOLDER_ROOT}'
+            if option not in options:
+                options.append(option)
+            roots.setdefault(phase, root)
+        evaluator = cfg.get(f'{phase}_evaluator')
+        root = roots.get(phase, '')
+        if isinstance(evaluator, dict) and evaluator.get('ann_file') and root and \
+                evaluator['ann_file'].startswith(root):
+            rest = evaluator['ann_file'][len(root):].lstrip('/')
+            options.append(f'{phase}_evaluator.ann_file={PLACEHOLDER_ROOT}{rest}')
+    return options
+
+
+def check_datasets(cfg: Config, phases: Tuple[str, ...], command: str = '') -> None:
+    """Stop with an actionable message if a dataset the run needs is not on disk.
+
+    ``command`` (the tool and config that were run) makes the suggested fix a whole
+    command line; every option it names is a key of this config.
+    """
     missing = missing_dataset_paths(cfg, phases)
     if not missing:
         return
@@ -79,13 +109,10 @@ def check_datasets(cfg: Config, phases: Tuple[str, ...]) -> None:
     kinds = sorted({kind for _, kind, _ in missing if kind in DATASET_HINTS})
     for kind in kinds:
         lines.append(f'Get {kind} data: {DATASET_HINTS[kind]}.')
-    lines.append('Or point the config at your copy, e.g. --cfg-options '
-                 + ' '.join(f'{key.rsplit(".", 1)[0]}.data_root=/path/to/data/'
-                            for key in sorted({k for k, _, _ in missing
-                                               if 'dataloader' in k})))
-    if any('evaluator' in key for key, _, _ in missing):
-        lines.append('  (and the evaluator: --cfg-options val_evaluator.ann_file=... '
-                     'test_evaluator.ann_file=...)')
+    lines.append(f'Or point the config at your copy (replace {PLACEHOLDER_ROOT} with the '
+                 f'folder that holds the layout above):')
+    lines.append(f'  {command or "..."} --cfg-options '
+                 + ' '.join(relocation_options(cfg, phases)))
     lines.append('For a run on generated data, see configs/demo/ and tools/make_demo_data.py.')
     raise SystemExit('\n'.join(lines))
 

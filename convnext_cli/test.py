@@ -28,7 +28,7 @@ def main(argv=None):
     cfg.load_from = args.checkpoint
     if not osp.isfile(args.checkpoint):
         raise SystemExit(f'Checkpoint not found: {args.checkpoint}')
-    check_datasets(cfg, ('test',))
+    check_datasets(cfg, ('test',), f'python tools/test.py {args.config} {args.checkpoint}')
     prepare_cpu_distributed(cfg)
     # The checkpoint holds every weight: skip the backbone's pretrained init.
     if cfg.model.get('backbone', {}).get('init_cfg'):

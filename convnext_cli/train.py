@@ -59,7 +59,7 @@ def main(argv=None):
     args = parse_args(argv)
     cfg = build_cfg(args)
     phases = ('train', 'val') if cfg.get('val_cfg') else ('train',)
-    check_datasets(cfg, phases)  # before building anything
+    check_datasets(cfg, phases, f'python tools/train.py {args.config}')  # before building
     if not cfg.get('resume'):
         check_pretrained(cfg)
     problem = layer_decay_problem(cfg)

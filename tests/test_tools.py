@@ -82,6 +82,37 @@ def test_missing_dataset_stops_before_building(tmp_path):
     assert 'Traceback' not in log and not (tmp_path / 'work').exists()
 
 
+def suggested_command(log):
+    lines = log.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith('Or point the config'))
+    return lines[start + 1]
+
+
+@pytest.mark.parametrize('config,layout', [
+    ('configs/maskrcnn_convnext_t.py', ['train2017/', 'val2017/',
+                                        'annotations/instances_train2017.json',
+                                        'annotations/instances_val2017.json']),
+    ('configs/upernet_convnext_t.py', ['images/training/', 'images/validation/',
+                                       'annotations/training/', 'annotations/validation/']),
+])
+def test_missing_dataset_message_gives_a_command_that_works(config, layout, tmp_path):
+    """The suggested command, with the placeholder replaced by a folder laid out as COCO
+    (ADE20K), gets past the dataset check (to the missing pretrained file, here)."""
+    result, log = run_tool(PYTHON, 'tools/train.py', config)
+    assert result.returncode != 0 and 'Dataset not found' in log
+    command = suggested_command(log).strip()
+    assert command.startswith(f'python tools/train.py {config} --cfg-options ')
+    options = command.split('--cfg-options ')[1].split()
+    assert len({o.split('=')[0] for o in options}) == len(options)  # no key twice
+    for path in layout:
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).mkdir() if path.endswith('/') else (tmp_path / path).touch()
+    args = command.replace('/path/to/data/', f'{tmp_path}/').split()[1:]
+    result, log = run_tool(PYTHON, *args, '--work-dir', str(tmp_path / 'work'))
+    assert 'Dataset not found' not in log, log[-2000:]
+    assert 'Pretrained checkpoint not found' in log
+
+
 def test_missing_coco_for_the_real_config(tmp_path):
     result, log = run_tool(PYTHON, 'tools/train.py', 'configs/maskrcnn_convnext_t.py',
                            '--work-dir', str(tmp_path / 'work'), '--cfg-options',
