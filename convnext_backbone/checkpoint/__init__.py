@@ -1,8 +1,14 @@
 """Checkpoint handling: safe reading and every published layout, mapped to the backbone."""
 from .io import CheckpointError, read_checkpoint
 from .layouts import EXPORT_LAYOUTS, from_backbone_names, infer_arch
-from .loader import LoadReport, backbone_state_from_checkpoint, check_compatible, load_pretrained
+from .loader import (
+    PRETRAINED_KEYS,
+    LoadReport,
+    backbone_state_from_checkpoint,
+    check_compatible,
+    load_pretrained,
+)
 
-__all__ = ['CheckpointError', 'LoadReport', 'backbone_state_from_checkpoint',
+__all__ = ['PRETRAINED_KEYS', 'CheckpointError', 'LoadReport', 'backbone_state_from_checkpoint',
            'check_compatible', 'EXPORT_LAYOUTS', 'from_backbone_names', 'infer_arch',
            'load_pretrained', 'read_checkpoint']

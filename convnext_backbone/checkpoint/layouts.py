@@ -55,6 +55,16 @@ _TRUNK_PREFIXES = (
 )
 
 
+#: Top-level keys of checkpoints that hold an exponential moving average of the weights.
+EMA_KEYS = ('model_ema', 'state_dict_ema', 'ema_state_dict', 'ema')
+
+
+def weight_sets(obj: Mapping) -> List[str]:
+    """Top-level keys that each hold a set of weights (``model``, ``model_ema``, ...)."""
+    return [k for k, v in obj.items() if isinstance(v, Mapping) and
+            any(isinstance(t, Tensor) for t in v.values())]
+
+
 def unwrap(obj: Mapping) -> Tuple[StateDict, List[str], List[str]]:
     """Strip the wrappers around a state dict.
 

@@ -28,7 +28,7 @@ from mmengine.registry import MODELS
 from torch import Tensor, nn
 
 from ..archs import NUM_STAGES, arch_eps, resolve_arch
-from ..checkpoint import load_pretrained
+from ..checkpoint import PRETRAINED_KEYS, load_pretrained
 from .fast_ops import (
     depthwise_conv,
     exact_fp32_cpu,
@@ -358,6 +358,12 @@ class ConvNeXtBackbone(BaseModule):
             raise ValueError(f'init_cfg has {len(pretrained)} Pretrained entries; give one.')
         if 'checkpoint' not in pretrained[0]:
             raise ValueError("init_cfg=dict(type='Pretrained') needs checkpoint=PATH.")
+        unknown = sorted(set(pretrained[0]) - PRETRAINED_KEYS)
+        if unknown:
+            raise ValueError(f'init_cfg Pretrained: unknown key(s) {unknown}. The backbone '
+                             f'honours {sorted(PRETRAINED_KEYS)}: checkpoint (path or URL), '
+                             f'weights (a weight set such as model_ema), prefix (load only '
+                             f'the tensors under it), map_location.')
         others = [c for c in configs if c not in pretrained]
         full_cfg = self.init_cfg
         self.init_cfg = others or DEFAULT_INIT_CFG
@@ -365,7 +371,8 @@ class ConvNeXtBackbone(BaseModule):
             super().init_weights()
         finally:
             self.init_cfg = full_cfg
-        load_pretrained(self, pretrained[0]['checkpoint'])
+        options = {k: v for k, v in pretrained[0].items() if k not in ('type', 'checkpoint')}
+        load_pretrained(self, pretrained[0]['checkpoint'], **options)
 
     def _check_input(self, x: Tensor) -> None:
         if x.dim() != 4:
