@@ -93,3 +93,28 @@ def test_plain_torch_load_of_mmengine_checkpoint_is_weights_only(tmp_path):
     runner.train()
     state = torch.load(tmp_path / 'iter_3.pth', weights_only=True)
     assert state['meta']['iter'] == 3 and 'message_hub' in state
+
+
+def test_a_crafted_checkpoint_cannot_change_global_state(tmp_path, monkeypatch):
+    """mmengine's HistoryBuffer.__setstate__ copies a file's statistics_methods into a
+    class-wide dict; a crafted file maps 'mean' to max and adds a name that later loads'
+    getattr would then allow. Reading it with the allowlist changes nothing global."""
+    import numpy as np
+    from mmengine.logging import HistoryBuffer
+
+    from convnext_backbone.engine.resume_allowlist import _history_buffer_getattr
+    crafted = HistoryBuffer([1.0, 2.0], [1, 1])  # registers mmengine's four defaults
+    before = dict(HistoryBuffer._statistics_methods)
+    state = dict(_log_history=np.array([1.0, 5.0]), _count_history=np.array([1, 1]),
+                 max_length=10, statistics_methods={'mean': HistoryBuffer.max,
+                                                    'register_statistics': HistoryBuffer.min})
+    with monkeypatch.context() as patch:
+        patch.setattr(HistoryBuffer, '__getstate__', lambda self: state)
+        torch.save({'message_hub': {'log_scalars': {'loss': crafted}}}, tmp_path / 'c.pth')
+    loaded = torch.load(tmp_path / 'c.pth', weights_only=True)
+    buffer = loaded['message_hub']['log_scalars']['loss']
+    assert type(buffer) is HistoryBuffer and buffer.current() == 5.0
+    assert HistoryBuffer._statistics_methods == before
+    assert HistoryBuffer([1.0, 3.0], [1, 1]).mean() == 2.0  # still the mean, not the max
+    with pytest.raises(RuntimeError, match='only HistoryBuffer statistics methods'):
+        _history_buffer_getattr(HistoryBuffer, 'register_statistics')
