@@ -40,8 +40,9 @@ from convnext_backbone import (
 from .arguments import arch_from_string
 
 
-def convert(src, dst, arch=None, verify=False, to='mmengine'):
-    state, layout, ignored = backbone_state_from_checkpoint(read_checkpoint(src), src)
+def convert(src, dst, arch=None, verify=False, to='mmengine', weights=None):
+    state, layout, ignored = backbone_state_from_checkpoint(read_checkpoint(src), src,
+                                                            weights)
     depths, dims, is_v2 = infer_arch(state)
     if arch is None:  # the checkpoint's own arch
         arch = dict(depths=depths, dims=dims, v2=is_v2)
@@ -51,7 +52,8 @@ def convert(src, dst, arch=None, verify=False, to='mmengine'):
     if to == 'mmengine':
         torch.save({'state_dict': {f'backbone.{k}': v for k, v in state.items()},
                     'meta': {'source': str(src), 'source_layout': layout, 'arch': arch,
-                             'ignored': ignored, 'missing': missing}}, dst)
+                             'weights': weights or 'default', 'ignored': ignored,
+                             'missing': missing}}, dst)
     else:
         exported, dropped = from_backbone_names(state, to)
         torch.save({'model': exported} if to == 'official' else exported, dst)
@@ -62,21 +64,21 @@ def convert(src, dst, arch=None, verify=False, to='mmengine'):
         print(f'  Dropped {len(dropped)} tensors the {to} layout has no place for (the '
               f'per-stage output norms): {", ".join(dropped)}')
     if verify:
-        max_diff = verify_outputs(src, dst, arch, reset_norms=bool(dropped))
+        max_diff = verify_outputs(src, dst, arch, reset_norms=bool(dropped), weights=weights)
         print(f'verify: outputs of SRC and DST agree (max abs diff {max_diff:.2e})'
               + (' with both output norms at identity (DST has none)' if dropped else '')
               + '.')
     return arch
 
 
-def verify_outputs(src, dst, arch, atol=1e-5, reset_norms=False):
+def verify_outputs(src, dst, arch, atol=1e-5, reset_norms=False, weights=None):
     """Load SRC and DST into fresh backbones and compare their outputs."""
     outputs = []
-    for path in (src, dst):
+    for path, chosen in ((src, weights), (dst, None)):
         torch.manual_seed(0)  # the same initialisation of anything the files lack
         model = ConvNeXtBackbone(arch).eval()
         model.init_weights()
-        load_pretrained(model, path)
+        load_pretrained(model, path, weights=chosen)
         if reset_norms:
             for i in range(4):
                 getattr(model, f'norm{i}').reset_parameters()
@@ -99,12 +101,14 @@ def main(argv=None):
                              'default: inferred from the checkpoint')
     parser.add_argument('--verify', action='store_true',
                         help='reload DST and check its outputs equal those of SRC')
+    parser.add_argument('--weights', help='the weight set of a file that has several, e.g. '
+                        'model_ema or state_dict_ema (default: the non-EMA one)')
     parser.add_argument('--to', choices=('mmengine',) + EXPORT_LAYOUTS, default='mmengine',
                         help='layout of DST (default: an mmengine checkpoint)')
     args = parser.parse_args(argv)
     try:
         convert(args.src, args.dst, args.arch and arch_from_string(args.arch), args.verify,
-                args.to)
+                args.to, args.weights)
     except (CheckpointError, FileNotFoundError, ValueError) as err:
         raise SystemExit(f'convert_checkpoint: error: {err}')
 

@@ -205,3 +205,13 @@ def test_processes_on_one_machine_download_once(tmp_path):
     assert [p.exitcode for p in procs] == [0, 0, 0]
     assert sorted(results.get() for _ in procs) == [4.0, 4.0, 4.0]
     assert server.counts == {'/big.pth': 1}
+
+
+def test_convert_takes_the_chosen_weight_set(tmp_path):
+    from convnext_cli.convert_checkpoint import convert
+    path, ema = ema_checkpoint(tmp_path)
+    convert(str(path), str(tmp_path / 'ema.pth'), weights='model_ema', verify=True)
+    saved = torch.load(tmp_path / 'ema.pth', weights_only=True)
+    assert saved['meta']['weights'] == 'model_ema'
+    torch.testing.assert_close(saved['state_dict']['backbone.downsample_layers.0.0.weight'],
+                               ema['downsample_layers.0.0.weight'])
