@@ -8,16 +8,14 @@ setup(
     packages=find_packages(include=['convnext_backbone', 'convnext_backbone.*',
                                     'convnext_cli', 'convnext_cli.*']),
     python_requires='>=3.10',
+    # The core (backbone, checkpoint loading, layer decay, feature extraction) needs only
+    # these. Lower bounds, not pins: the exact versions tested are in
+    # requirements/verified.txt (README: "Use it in your own environment").
     install_requires=[
-        'torch==2.13.0',
+        'torch>=2.5',  # torch.serialization.safe_globals (the safe loading) is 2.5+
         'numpy>=1.24',
-        'mmengine==0.10.7',
-        'mmcv==2.1.0',
-        'mmdet==3.3.0',
-        'mmsegmentation==1.2.2',
-        # mmseg imports these in mmseg/utils/tokenizer.py without declaring them.
-        'ftfy',
-        'regex',
+        'mmengine>=0.10',
+        'Pillow>=9',
     ],
     entry_points={'console_scripts': [
         # The commands people run outside a checkout; train/test stay tools/*.py.
@@ -26,10 +24,14 @@ setup(
         'convnext-flops = convnext_cli.get_flops:main',
     ]},
     extras_require={
-        'tests': ['pytest>=8', 'ruff==0.17.6'],
+        # Detection and segmentation: mmdet 3.x / mmseg 1.x need mmcv 2.0-2.1 with its ops.
+        'det': ['mmcv>=2.0.0rc4,<2.2.0', 'mmdet>=3.0,<4', 'pycocotools'],
+        # mmseg imports ftfy and regex in mmseg/utils/tokenizer.py without declaring them.
+        'seg': ['mmcv>=2.0.0rc4,<2.2.0', 'mmsegmentation>=1.0,<2', 'ftfy', 'regex'],
         # tools/export_onnx.py and its test: the exporter and the runtime that checks it.
-        'onnx': ['onnx==1.23.2', 'onnxscript==0.7.2', 'onnxruntime==1.31.1'],
-        # tools/extract_features.py --format safetensors.
+        'onnx': ['onnx>=1.15', 'onnxscript>=0.1', 'onnxruntime>=1.16'],
+        # tools/extract_features.py --format safetensors; reading .safetensors checkpoints.
         'safetensors': ['safetensors>=0.4'],
+        'tests': ['pytest>=8', 'ruff>=0.6'],
     },
 )

@@ -11,7 +11,7 @@ if [ -z "${PYTHON:-}" ]; then
   PYTHON=python3.11
   command -v python3.11 >/dev/null 2>&1 || PYTHON=python3
 fi
-STAMP="$VENV/.setup-complete-$(cat tools/setup_env.sh setup.py 2>/dev/null | sha1sum | cut -c1-12)"
+STAMP="$VENV/.setup-complete-$(cat tools/setup_env.sh setup.py requirements/verified.txt 2>/dev/null | sha1sum | cut -c1-12)"
 
 if [ -f "$STAMP" ]; then
   exit 0
@@ -28,17 +28,20 @@ start=$(date +%s)
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 PIP="$VENV/bin/python -m pip --disable-pip-version-check"
 
-# torch 2.13.0 CPU: pinned, because any other spec pulls a multi-GB CUDA build.
-$PIP install -q "torch==2.13.0" "numpy==2.4.6"
+# The exact versions tested (setup.py has only lower bounds). torch 2.13.0 CPU: any other
+# spec pulls a multi-GB CUDA build.
+VERIFIED="-c requirements/verified.txt"
+$PIP install -q $VERIFIED torch numpy
 # mmcv's setup.py imports pkg_resources (gone from setuptools >= 81); this pin was verified.
 # pip reports a conflict with torch's setuptools>=77 here; it is resolved two steps below.
-$PIP install -q "setuptools<70" wheel ninja "mmengine==0.10.7"
+$PIP install -q "setuptools<70" wheel ninja
+$PIP install -q $VERIFIED mmengine
 # PyPI has only mmcv's source; mmdet/mmseg import mmcv.ops, so build it with the ops.
 # --no-build-isolation compiles against the torch installed above; pip caches the wheel.
-MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-2} $PIP install --no-build-isolation "mmcv==2.1.0"
+MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-2} $PIP install --no-build-isolation $VERIFIED mmcv
 # torch itself asks for setuptools>=77.0.3; 80.x still ships pkg_resources for mmcv.
 $PIP install -q "setuptools==80.10.2"
-$PIP install -q --no-build-isolation -e ".[tests,onnx,safetensors]"
+$PIP install -q --no-build-isolation $VERIFIED -e ".[det,seg,tests,onnx,safetensors]"
 
 rm -f "$VENV"/.setup-complete-*
 touch "$STAMP"
