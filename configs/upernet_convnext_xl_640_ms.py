@@ -2,5 +2,8 @@
 #   python tools/test.py configs/upernet_convnext_xl_640_ms.py CHECKPOINT
 _base_ = './upernet_convnext_xl_640.py'
 
-model = dict(_delete_=True, type='SegTTAModel', module={{_base_.model}})
+# As the official _ms configs: whole images at each scale (the _ss twin, this config's
+# base, slides windows).
+model = dict(_delete_=True, type='SegTTAModel',
+             module=dict(_base_.model, test_cfg=dict(mode='whole')))
 test_dataloader = dict(dataset=dict(pipeline={{_base_.tta_pipeline}}))

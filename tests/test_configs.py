@@ -129,3 +129,16 @@ def test_every_config_has_a_metafile_entry():
 def test_readme_model_zoo_tables_come_from_the_metafile():
     readme = (CONFIGS.parent / 'README.md').read_text()
     assert model_zoo.render_tables() in readme, 'run: python -m convnext_cli.model_zoo'
+
+
+MS_CONFIGS = sorted(CONFIGS.glob('upernet_*_ms.py'))
+
+
+@pytest.mark.parametrize('path', MS_CONFIGS, ids=[p.stem for p in MS_CONFIGS])
+def test_multi_scale_configs_test_whole_images_as_the_official_ones(path):
+    """Official *_ms configs keep the model base's mode='whole'; only *_ss slide windows."""
+    ms = Config.fromfile(str(path))
+    ss = Config.fromfile(str(path).replace('_ms.py', '.py'))
+    assert ms.model.type == 'SegTTAModel' and ms.model.module.test_cfg == dict(mode='whole')
+    assert ss.model.test_cfg.mode == 'slide'
+    assert ms.model.module.backbone == ss.model.backbone
