@@ -55,12 +55,40 @@ def build_cfg(args) -> Config:
     return cfg
 
 
+def resume_checkpoint(cfg: Config):
+    """The checkpoint a resumed run continues from, or None (not resuming, or ``--resume``
+    without a path and no checkpoint in the work dir yet: a fresh start)."""
+    if not cfg.get('resume'):
+        return None
+    if cfg.get('load_from'):
+        if not osp.isfile(cfg.load_from):
+            raise SystemExit(f'--resume {cfg.load_from}: no such checkpoint.')
+        return cfg.load_from
+    from mmengine.runner import find_latest_checkpoint
+    return find_latest_checkpoint(cfg.work_dir)
+
+
+def skip_pretrained(cfg: Config, resume_from: str) -> None:
+    """A resumed run takes every weight from its checkpoint: the backbone's pretrained
+    file is not read (it may have moved since the run started)."""
+    model = cfg.model.get('module', cfg.model)
+    init_cfg = model.get('backbone', {}).get('init_cfg')
+    if init_cfg:
+        print_log(f'Resuming from {resume_from}: every weight comes from it; the backbone\'s '
+                  f'pretrained file ({init_cfg.get("checkpoint")}) is not read.',
+                  logger='current')
+        model.backbone.init_cfg = None
+
+
 def main(argv=None):
     args = parse_args(argv)
     cfg = build_cfg(args)
     phases = ('train', 'val') if cfg.get('val_cfg') else ('train',)
     check_datasets(cfg, phases, f'python tools/train.py {args.config}')  # before building
-    if not cfg.get('resume'):
+    resume_from = resume_checkpoint(cfg)
+    if resume_from:
+        skip_pretrained(cfg, resume_from)
+    else:
         check_pretrained(cfg)
     problem = layer_decay_problem(cfg)
     if problem:

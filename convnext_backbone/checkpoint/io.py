@@ -55,7 +55,7 @@ def _file_lock(path: str):
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _download(url: str, timeout: float = 30.0) -> str:
+def download(url: str, timeout: float = 30.0) -> str:
     """Fetch ``url`` into torch's hub cache (once per machine) and return the local path.
 
     Processes that ask for the same URL at once (the ranks of a DDP job on one machine)
@@ -120,7 +120,7 @@ def read_checkpoint(path: str, map_location: Any = 'cpu') -> Any:
     """
     path = str(path)
     if path.startswith(('http://', 'https://')):
-        path = _download(path)
+        path = download(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f'Checkpoint file not found: {path!r}. Check the path in '
                                 f'init_cfg / --checkpoint (relative paths are resolved '
