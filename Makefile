@@ -8,15 +8,21 @@ setup:
 	@./tools/setup_env.sh
 
 # Main job: generate the COCO-format demo set, train Mask R-CNN + ConvNeXt on the CPU,
-# evaluate bbox/segm mAP on the held-out split.
+# evaluate bbox/segm mAP on the held-out split, and draw predictions on held-out images.
 demo: setup
 	$(PY) tools/make_demo_data.py coco data/demo_coco
 	$(PY) tools/train.py configs/demo/maskrcnn_convnext_demo.py --work-dir work_dirs/maskrcnn_convnext_demo
+	$(PY) tools/draw_predictions.py configs/demo/maskrcnn_convnext_demo.py \
+		$$(cat work_dirs/maskrcnn_convnext_demo/last_checkpoint) data/demo_coco/val \
+		--out work_dirs/maskrcnn_convnext_demo/predictions.png
 
 # The same for semantic segmentation: ADE20K-layout demo set, UperNet + ConvNeXt, mIoU.
 demo-seg: setup
 	$(PY) tools/make_demo_data.py ade data/demo_ade
 	$(PY) tools/train.py configs/demo/upernet_convnext_demo.py --work-dir work_dirs/upernet_convnext_demo
+	$(PY) tools/draw_predictions.py configs/demo/upernet_convnext_demo.py \
+		$$(cat work_dirs/upernet_convnext_demo/last_checkpoint) data/demo_ade/images/validation \
+		--out work_dirs/upernet_convnext_demo/predictions.png
 
 # Feature pyramid of a generated image with a ConvNeXt-T, and its picture.
 features: setup

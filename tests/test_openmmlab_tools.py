@@ -227,3 +227,20 @@ def test_resumed_run_whose_pretrained_file_moved_still_starts(det_run, tmp_path)
     result, log = run('tools/train.py', config, '--work-dir', tmp_path / 'fresh', '--resume')
     assert result.returncode != 0
     assert f'Pretrained checkpoint not found: {pretrained}' in log
+
+
+def test_draw_predictions_tiles_the_inferencers_pictures(det_run, seg_run, tmp_path):
+    from PIL import Image
+
+    from convnext_cli.draw_predictions import main
+    for config, run_, images in ((DET, det_run, Path(det_run['data']) / 'val'),
+                                 (SEG, seg_run,
+                                  Path(seg_run['data']) / 'images' / 'validation')):
+        out = tmp_path / f'{Path(config).stem}.png'
+        assert main([str(ROOT / config), str(run_['checkpoint']), str(images), '--out',
+                     str(out), '--num', '2', '--columns', '2', '--score-thr', '0']) == 0
+        with Image.open(out) as picture:
+            assert picture.size == (128 * 2 + 4, 128)
+            pixels = np.asarray(picture.convert('RGB'))
+        first = np.asarray(Image.open(sorted(images.iterdir())[0]).convert('RGB'))
+        assert (pixels[:, :128] != first).any()  # something was drawn on it
