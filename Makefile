@@ -14,7 +14,7 @@ demo: setup
 	$(PY) tools/train.py configs/demo/maskrcnn_convnext_demo.py --work-dir work_dirs/maskrcnn_convnext_demo
 	$(PY) tools/draw_predictions.py configs/demo/maskrcnn_convnext_demo.py \
 		$$(cat work_dirs/maskrcnn_convnext_demo/last_checkpoint) data/demo_coco/val \
-		--out work_dirs/maskrcnn_convnext_demo/predictions.png
+		--upscale 2 --out work_dirs/maskrcnn_convnext_demo/predictions.png
 
 # The same for semantic segmentation: ADE20K-layout demo set, UperNet + ConvNeXt, mIoU.
 demo-seg: setup
@@ -22,7 +22,7 @@ demo-seg: setup
 	$(PY) tools/train.py configs/demo/upernet_convnext_demo.py --work-dir work_dirs/upernet_convnext_demo
 	$(PY) tools/draw_predictions.py configs/demo/upernet_convnext_demo.py \
 		$$(cat work_dirs/upernet_convnext_demo/last_checkpoint) data/demo_ade/images/validation \
-		--out work_dirs/upernet_convnext_demo/predictions.png
+		--upscale 2 --out work_dirs/upernet_convnext_demo/predictions.png
 
 # Feature pyramid of a generated image with a ConvNeXt-T, and its picture.
 features: setup

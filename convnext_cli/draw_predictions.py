@@ -25,9 +25,17 @@ from .extraction.images import find_images
 
 
 def draw(config: str, checkpoint: str, images: List[str], score_thr: float,
-         device: str) -> List[np.ndarray]:
-    """One RGB array per image, drawn by mmdet's or mmseg's inferencer."""
+         device: str, upscale: float = 1.0) -> List[np.ndarray]:
+    """One RGB array per image, drawn by mmdet's or mmseg's inferencer.
+
+    ``upscale`` enlarges each image before it goes in (the test pipeline resizes it back
+    for the model), so small images get readable labels.
+    """
+    import cv2
     scope = Config.fromfile(config).get('default_scope', 'mmdet')
+    if upscale != 1.0:  # BGR arrays, as the inferencers read files
+        images = [cv2.resize(cv2.imread(path), None, fx=upscale, fy=upscale,
+                             interpolation=cv2.INTER_LINEAR) for path in images]
     if scope == 'mmdet':
         from mmdet.apis import DetInferencer
         inferencer = DetInferencer(model=config, weights=checkpoint, device=device)
@@ -64,12 +72,16 @@ def main(argv=None) -> int:
     parser.add_argument('--score-thr', type=float, default=0.5,
                         help='detection: draw predictions above this score')
     parser.add_argument('--columns', type=int, default=3)
+    parser.add_argument('--upscale', type=float, default=1.0,
+                        help='enlarge the images before drawing (readable labels on small '
+                             'images)')
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     args = parser.parse_args(argv)
     paths = [str(p) for p in find_images(args.images) if p.is_file()][:args.num]
     if not paths:
         parser.error(f'no images found in {args.images}')
-    pictures = draw(args.config, args.checkpoint, paths, args.score_thr, args.device)
+    pictures = draw(args.config, args.checkpoint, paths, args.score_thr, args.device,
+                    args.upscale)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(tile(pictures, args.columns)).save(out)
