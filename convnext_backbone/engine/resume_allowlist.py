@@ -54,8 +54,10 @@ def _history_buffer_getattr(obj: Any, name: str) -> Callable:
 
 
 def _numpy_globals() -> list:
-    core = getattr(np, '_core', None) or np.core
-    multiarray = core.multiarray
+    try:  # numpy 2; numpy 1.26 has a numpy._core without multiarray
+        from numpy._core import multiarray
+    except ImportError:
+        from numpy.core import multiarray
     globals_ = [np.ndarray, np.dtype]
     for name in ('_reconstruct', 'scalar'):
         func = getattr(multiarray, name)
