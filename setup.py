@@ -9,13 +9,16 @@ setup(
                                     'convnext_cli', 'convnext_cli.*']),
     python_requires='>=3.10',
     # The core (backbone, checkpoint loading, layer decay, feature extraction) needs only
-    # these. Lower bounds, not pins: the exact versions tested are in
-    # requirements/verified.txt (README: "Use it in your own environment").
+    # these. Lower bounds, not pins: the exact versions of the development environment are
+    # in requirements/verified.txt (README: "Use it in your own environment").
+    # The lower bounds were tested: the core tests pass with torch 2.6.0, numpy 1.26.4,
+    # mmengine 0.10.7 and Pillow 9.5.0 (torch 2.5 lacks the safe-loading aliases; mmengine
+    # 0.10.0 does not resume the same losses).
     install_requires=[
-        'torch>=2.5',  # torch.serialization.safe_globals (the safe loading) is 2.5+
-        'numpy>=1.24',
-        'mmengine>=0.10',
-        'Pillow>=9',
+        'torch>=2.6',
+        'numpy>=1.26',
+        'mmengine>=0.10.7',
+        'Pillow>=9.5',
     ],
     entry_points={'console_scripts': [
         # The commands people run outside a checkout; train/test stay tools/*.py.

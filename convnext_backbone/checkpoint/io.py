@@ -10,7 +10,6 @@ whole URL; a file name with torch hub's hash suffix (``name-<hex>.pth``) is chec
 """
 from __future__ import annotations
 
-import argparse
 import contextlib
 import hashlib
 import os
@@ -18,6 +17,7 @@ import pickle
 import re
 import socket
 import zipfile
+from argparse import Namespace  # the class run arguments are pickled as; no parsing
 from typing import Any
 from urllib.error import URLError
 
@@ -138,7 +138,7 @@ def read_checkpoint(path: str, map_location: Any = 'cpu') -> Any:
                               f'torch.save zip archive nor a pickle). Pass a .pth/.pt file '
                               f'saved by torch.save.')
     try:
-        with torch.serialization.safe_globals([argparse.Namespace]):
+        with torch.serialization.safe_globals([Namespace]):
             return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
         found = re.search(r'Unsupported (global|class): (GLOBAL )?([\w.]+)', str(err))

@@ -124,7 +124,11 @@ def depthwise_conv(x: Tensor, weight: Tensor, bias: Tensor, enabled: bool = True
 
 # Inference on CPU: oneDNN fuses GELU and the residual add into the 1x1 convolutions
 # (the kernels torch.compile uses on CPU), saving two passes over each block's tensors.
-_ONEDNN_FUSION = (torch.backends.mkldnn.is_available()
+# The ops are private: their behaviour changes between releases (torch 2.6 fails on some
+# 1x1 maps with "could not create a memory"), so they run only on the torch they were
+# tested with, 2.13, and later; older releases take the unfused path.
+_TORCH = tuple(int(p) for p in torch.__version__.split('+')[0].split('.')[:2])
+_ONEDNN_FUSION = (_TORCH >= (2, 13) and torch.backends.mkldnn.is_available()
                   and hasattr(torch.ops.mkldnn, '_convolution_pointwise'))
 
 
