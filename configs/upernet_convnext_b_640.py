@@ -3,6 +3,8 @@
 # Recipe: _base_/upernet_convnext.py; published values: configs/metafile.yml.
 _base_ = ['./_base_/upernet_convnext_640.py', './_base_/backbones/convnext_b.py']
 
+# The file the official segmentation README (semantic_segmentation/README.md) starts from;
+# its URL and source: configs/metafile.yml.
 pretrained = 'checkpoints/convnext_base_22k_224.pth'
 model = dict(
     backbone=dict(arch=_base_.convnext_arch, drop_path_rate=0.4,
