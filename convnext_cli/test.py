@@ -24,7 +24,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from convnext_backbone import CheckpointError
-from convnext_backbone.checkpoint.io import download
+from convnext_backbone.checkpoint import download
 
 from .arguments import add_common_args, load_config
 from .preflight import check_datasets, prepare_cpu_distributed

@@ -1,5 +1,5 @@
 """Checkpoint handling: safe reading and every published layout, mapped to the backbone."""
-from .io import CheckpointError, read_checkpoint
+from .io import CheckpointError, download, read_checkpoint
 from .layouts import EXPORT_LAYOUTS, from_backbone_names, infer_arch
 from .loader import (
     PRETRAINED_KEYS,
@@ -10,5 +10,5 @@ from .loader import (
 )
 
 __all__ = ['PRETRAINED_KEYS', 'CheckpointError', 'LoadReport', 'backbone_state_from_checkpoint',
-           'check_compatible', 'EXPORT_LAYOUTS', 'from_backbone_names', 'infer_arch',
+           'check_compatible', 'download', 'EXPORT_LAYOUTS', 'from_backbone_names', 'infer_arch',
            'load_pretrained', 'read_checkpoint']
