@@ -221,7 +221,7 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(wrap_comments(text))
-    cfg = verify(out, base)
+    cfg = verify(out)
     name = out.stem
     pretrained = cfg.get('pretrained')
     if pretrained and '://' not in pretrained and not Path(pretrained).is_file():
@@ -232,7 +232,7 @@ def main(argv=None) -> int:
     return 0
 
 
-def verify(path: Path, base: Config) -> Config:
+def verify(path: Path) -> Config:
     """Read the written config back: every num_classes agrees with the class list."""
     cfg = Config.fromfile(str(path))
     model = cfg.model.get('module', cfg.model)
@@ -249,7 +249,7 @@ def _base_line(args) -> str:
                                 os.path.dirname(os.path.abspath(args.out))))
 
 
-def _header(args, command: str, base: Config) -> List[str]:
+def _header(args, command: str) -> List[str]:
     return [
         f'# Fine-tuning config written by tools/make_config.py on '
         f'{datetime.date.today().isoformat()}:',
@@ -261,7 +261,7 @@ def _header(args, command: str, base: Config) -> List[str]:
     ]
 
 
-def _pretrained(args, base: Config, model_prefix: str) -> List[str]:
+def _pretrained(args, base: Config) -> List[str]:
     model = base.model.get('module', base.model)
     current = (model.backbone.get('init_cfg') or {}).get('checkpoint')
     if args.checkpoint:
@@ -309,7 +309,7 @@ def detection_config(args, base: Config, command: str) -> Tuple[str, Report]:
     per_epoch = math.ceil(train.num_images / total)
     schedulers = rescale_schedulers(base, epochs, True, per_epoch)
     interval = max(1, math.ceil(epochs / 10))
-    lines = _header(args, command, base) + [
+    lines = _header(args, command) + [
         f'# Classes: the {len(classes)} categories of {args.train_ann}, in the order of its',
         '# "categories" list, which is how mmdet\'s CocoDataset numbers them '
         '(category id -> label):',
@@ -318,7 +318,7 @@ def detection_config(args, base: Config, command: str) -> Tuple[str, Report]:
         'metainfo = dict(classes=classes)',
         'num_classes = len(classes)',
         '',
-    ] + _pretrained(args, base, 'model') + [
+    ] + _pretrained(args, base) + [
         'model = dict(',
         '    backbone=dict(init_cfg=dict(type=\'Pretrained\', checkpoint=pretrained)),',
         render_heads(paths, '_base_.model') + ')',
@@ -348,16 +348,12 @@ def detection_config(args, base: Config, command: str) -> Tuple[str, Report]:
         lines += ['# No validation set (--val-ann): no evaluation during training.',
                   'val_dataloader = val_cfg = val_evaluator = None',
                   'test_dataloader = test_cfg = test_evaluator = None']
+    loop = f'dict(max_epochs={epochs}' + (f', val_interval={interval})' if val else ')')
     lines += [''] + _batch_lines(args, base) + ['', why,
-              f'train_cfg = dict(max_epochs={epochs}, val_interval={interval})',
+              f'train_cfg = {loop}',
               f'param_scheduler = {_list(schedulers)}',
               f'default_hooks = dict(checkpoint=dict(interval={interval}, max_keep_ckpts=3))',
               '']
-    if not val:
-        lines[-3:-1] = [f'train_cfg = dict(max_epochs={epochs})',
-                        f'param_scheduler = {_list(schedulers)}',
-                        f'default_hooks = dict(checkpoint=dict(interval={interval}, '
-                        'max_keep_ckpts=3))']
     return '\n'.join(lines), report
 
 
@@ -395,13 +391,13 @@ def segmentation_config(args, base: Config, command: str) -> Tuple[str, Report]:
     reduce = args.reduce_zero_label
     head_text = render_heads(paths, prefix, indent=8 if tta else 4)
     mapping = 'v - 1 (0 is ignored: --reduce-zero-label)' if reduce else 'v'
-    lines = _header(args, command, base) + [
+    lines = _header(args, command) + [
         f'# Classes: --classes; label value {mapping} -> class index, 255 is ignored.',
         f'classes = {classes!r}',
         'metainfo = dict(classes=classes)',
         'num_classes = len(classes)',
         '',
-    ] + _pretrained(args, base, 'model')
+    ] + _pretrained(args, base)
     backbone = '    backbone=dict(init_cfg=dict(type=\'Pretrained\', checkpoint=pretrained)),'
     if tta:
         lines += ['model = dict(module=dict(', '    ' + backbone, head_text + '))']
