@@ -44,32 +44,49 @@ def _file(url: Optional[str]) -> str:
 
 def _metric(model: dict, name: str) -> str:
     results = model['Results']
-    return str(results[0]['Metrics'][name]) if results else 'not published'
+    if not results:
+        return 'not published'
+    return str(results[0]['Metrics'].get(name, '-'))
+
+
+def _source(model: dict) -> str:
+    """The metafile's source, short: a link for a URL, else its text up to a parenthesis."""
+    source = model.get('Source', '')
+    if source.startswith('http'):
+        url = source.split()[0]
+        return f'[official README]({url})'
+    return source.split(' (')[0]
+
+
+def _size(meta: dict, key: str, unit: str) -> str:
+    return f'{meta[key]}{unit}' if key in meta else '-'
 
 
 def render_tables(models: Optional[List[dict]] = None) -> str:
     """The README's model-zoo tables (markdown)."""
     models = models or load_models()
-    size = {'tiny': 'T', 'small': 'S', 'base': 'B', 'large': 'L', 'xlarge': 'XL'}
+    size = {'tiny': 'T', 'small': 'S', 'base': 'B', 'large': 'L', 'xlarge': 'XL',
+            **{f'v2-{name}': f'V2-{name[0].upper()}' for name in (
+                'atto', 'femto', 'pico', 'nano', 'tiny', 'base', 'large', 'huge')}}
     lines = ['| config | method | backbone | pretrained file | box AP | mask AP | '
-             '#params | FLOPs |',
-             '|---|---|---|---|---|---|---|---|']
+             '#params | FLOPs | source |',
+             '|---|---|---|---|---|---|---|---|---|']
     for m in with_config('det', models):
         meta = m['Metadata']
-        params = f"{meta['Parameters (M)']}M" if 'Parameters (M)' in meta else ''
-        flops = f"{meta['FLOPs (G)']}G" if 'FLOPs (G)' in meta else ''
+        params, flops = _size(meta, 'Parameters (M)', 'M'), _size(meta, 'FLOPs (G)', 'G')
         lines.append(f"| `{m['Config']}` | {meta['Method']} {meta['Schedule']} | "
                      f"{size[meta['Arch']]} ({meta['Pretraining']}) | `{_file(m['Pretrained'])}` | "
-                     f"{_metric(m, 'box AP')} | {_metric(m, 'mask AP')} | {params} | {flops} |")
+                     f"{_metric(m, 'box AP')} | {_metric(m, 'mask AP')} | {params} | {flops} | "
+                     f"{_source(m)} |")
     lines += ['', '| config (UperNet, ADE20K, 160k) | backbone | crop | pretrained file | '
-              'mIoU | mIoU ms+flip (`*_ms.py`) | #params | FLOPs |',
-              '|---|---|---|---|---|---|---|---|']
+              'mIoU | mIoU ms+flip (`*_ms.py`) | #params | FLOPs | source |',
+              '|---|---|---|---|---|---|---|---|---|']
     for m in with_config('seg', models):
         meta = m['Metadata']
         lines.append(f"| `{m['Config']}` | {size[meta['Arch']]} ({meta['Pretraining']}) | "
                      f"{meta['Crop']} | `{_file(m['Pretrained'])}` | {_metric(m, 'mIoU')} | "
-                     f"{_metric(m, 'mIoU (ms+flip)')} | {meta['Parameters (M)']}M | "
-                     f"{meta['FLOPs (G)']}G |")
+                     f"{_metric(m, 'mIoU (ms+flip)')} | {_size(meta, 'Parameters (M)', 'M')} | "
+                     f"{_size(meta, 'FLOPs (G)', 'G')} | {_source(m)} |")
     return '\n'.join(lines)
 
 

@@ -45,7 +45,9 @@ def param_groups(cfg: Config) -> List[dict]:
         else dict(cfg.optim_wrapper)
     constructor = optim.pop('constructor', 'DefaultOptimWrapperConstructor')
     paramwise = optim.pop('paramwise_cfg', None)
-    optim['type'] = 'OptimWrapper'  # AmpOptimWrapper needs CUDA; the groups are the same
+    if optim.get('type') == 'AmpOptimWrapper':  # needs CUDA; the groups are the same
+        optim = {k: v for k, v in optim.items() if k not in ('loss_scale', 'dtype', 'use_fsdp')}
+    optim['type'] = 'OptimWrapper'
     wrapper = OPTIM_WRAPPER_CONSTRUCTORS.build(dict(
         type=constructor, optim_wrapper_cfg=optim, paramwise_cfg=paramwise))(model)
     names = {id(p): n for n, p in model.named_parameters()}

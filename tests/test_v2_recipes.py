@@ -1,0 +1,110 @@
+"""The ConvNeXt V2 recipes: values against the metafile, layer decay from the real depths,
+and one training iteration of every V2 config with its arch shrunk (``--cfg-options``)."""
+from pathlib import Path
+
+import pytest
+from mmengine.config import Config
+
+from convnext_backbone import ARCH_SETTINGS
+from convnext_backbone.engine.layer_decay import infer_num_layers
+from convnext_cli import model_zoo, train
+from convnext_cli.demo_data.ade import make_ade_demo
+from convnext_cli.demo_data.coco import CLASSES as COCO_DEMO_CLASSES
+from convnext_cli.demo_data.coco import make_coco_demo
+from convnext_cli.show_param_groups import param_groups
+
+ROOT = Path(__file__).resolve().parents[1]
+V2 = {m['Name']: m for task in ('det', 'seg') for m in model_zoo.with_config(task)
+      if m['In Collection'] == 'ConvNeXt V2'}
+DET = sorted(n for n in V2 if n.startswith('maskrcnn'))
+SEG = sorted(n for n in V2 if n.startswith('upernet'))
+
+
+def load(name):
+    return Config.fromfile(str(ROOT / V2[name]['Config']))
+
+
+def test_every_v2_size_has_a_detection_and_a_segmentation_config():
+    sizes = {arch for arch in ARCH_SETTINGS if arch.startswith('v2-')}
+    for configs in (DET, SEG):
+        assert {V2[n]['Metadata']['Arch'] for n in configs} == sizes
+    published = {V2[n]['Metadata']['Arch'] for n in V2 if V2[n]['Results']}
+    assert published == {'v2-base', 'v2-large', 'v2-huge'}  # what the V2 paper reports
+
+
+@pytest.mark.parametrize('name', DET + SEG)
+def test_v2_recipe_values_are_the_metafiles(name):
+    cfg, meta = load(name), V2[name]['Metadata']
+    recipe = meta['Recipe']
+    backbone = cfg.model.backbone
+    assert (backbone.arch, backbone.drop_path_rate) == (meta['Arch'], recipe['drop_path_rate'])
+    assert backbone.layer_scale_init_value == 0.0  # GRN blocks: no layer scale
+    opt = cfg.optim_wrapper
+    assert opt.type == 'AmpOptimWrapper'
+    assert (opt.optimizer.type, opt.optimizer.lr, opt.optimizer.weight_decay) == (
+        'AdamW', recipe['lr'], 0.05)
+    decay = recipe['lr decay']
+    # no num_layers: the constructor derives it from the backbone's real depths
+    assert opt.paramwise_cfg == dict(decay_rate=decay['rate'], decay_type=decay['type'])
+    if name in DET:
+        assert cfg.train_cfg.max_epochs == 36 and cfg.train_dataloader.batch_size == 2
+        types = [t['type'] for t in cfg.train_dataloader.dataset.pipeline]
+        assert 'RandomChoice' in types  # the V1 3x multi-scale + crop augmentation
+    else:
+        assert cfg.train_cfg.max_iters == 160000 and meta['Crop'] == 512
+        assert cfg.model.test_cfg == dict(mode='slide', crop_size=(512, 512),
+                                          stride=(341, 341))
+
+
+@pytest.mark.parametrize('name', DET + SEG)
+def test_v2_layer_decay_follows_the_real_depths(name):
+    cfg = load(name)
+    depths = ARCH_SETTINGS[cfg.model.backbone.arch][0]
+    num_layers = infer_num_layers(list(depths))
+    paramwise = cfg.optim_wrapper.paramwise_cfg
+    # the documented ids (convnext_backbone/engine/layer_decay.py): every layer id 0..L+1,
+    # or, stage-wise, downsampling 0, stage i -> i + 1, the rest L + 1
+    ids = (range(num_layers + 2) if paramwise.decay_type == 'layer_wise'
+           else [0, 1, 2, 3, 4, num_layers + 1])
+    multipliers = sorted({round(row['lr_mult'], 6) for row in param_groups(cfg)})
+    assert multipliers == sorted(round(paramwise.decay_rate ** (num_layers + 1 - k), 6)
+                                 for k in ids)
+
+
+@pytest.fixture(scope='module')
+def demo_sets(tmp_path_factory):
+    root = tmp_path_factory.mktemp('v2_data')
+    return (make_coco_demo(str(root / 'coco'), num_train=2, num_val=1),
+            make_ade_demo(str(root / 'ade'), num_train=2, num_val=1))
+
+
+def one_iteration_options(name, coco, ade):
+    """Shrink the arch to V2-A and the data to two demo images; no validation."""
+    channels = list(ARCH_SETTINGS['v2-atto'][1])
+    options = ['model.backbone.arch=v2-atto', 'model.backbone.init_cfg=None',
+               'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
+               'val_cfg=None', 'val_dataloader=None', 'val_evaluator=None',
+               'test_cfg=None', 'test_dataloader=None', 'test_evaluator=None',
+               'default_hooks.logger.interval=1']
+    if name in DET:
+        return options + [
+            f'model.neck.in_channels={channels}'.replace(' ', ''), 'train_cfg.max_epochs=1',
+            f'train_dataloader.dataset.data_root={coco}/',
+            'train_dataloader.dataset.ann_file=annotations/instances_train.json',
+            'train_dataloader.dataset.data_prefix.img=train/',
+            'train_dataloader.dataset.metainfo.classes=[' + ','.join(COCO_DEMO_CLASSES) + ']']
+    return options + [
+        f'model.decode_head.in_channels={channels}'.replace(' ', ''),
+        f'model.auxiliary_head.in_channels={channels[2]}', 'train_cfg.max_iters=1',
+        f'train_dataloader.dataset.data_root={ade}']
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize('name', DET + SEG)
+def test_one_training_iteration_of_every_v2_config(name, demo_sets, tmp_path, capsys):
+    coco, ade = demo_sets
+    train.main([str(ROOT / V2[name]['Config']), '--work-dir', str(tmp_path),
+                '--cfg-options', *one_iteration_options(name, coco, ade)])
+    log = next(tmp_path.rglob('*.log')).read_text()
+    assert ('Epoch(train) [1][1/1]' if name in DET else 'Iter(train) [1/1]') in log, log[-2000:]
+    assert (tmp_path / 'last_checkpoint').is_file()
