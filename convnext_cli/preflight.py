@@ -137,7 +137,36 @@ def check_pretrained(cfg: Config) -> None:
                 f'(see the README model zoo for the file each config expects) and put it '
                 f'there, or pass its location: --cfg-options '
                 f'model.backbone.init_cfg.checkpoint=/path/to/file.pth; to train from '
-                f'scratch: --cfg-options model.backbone.init_cfg=None.')
+                f'scratch: --cfg-options model.backbone.init_cfg=None '
+                f'model.backbone.layer_scale_init_value=1e-6 (V1; see '
+                f'from_scratch_layer_scale_problem).')
+
+
+def from_scratch_layer_scale_problem(cfg: Config) -> Optional[str]:
+    """A V1 ConvNeXt trained from scratch with the fine-tuning layer scale, or None.
+
+    The published det/seg configs write ``layer_scale_init_value=1.0`` because the
+    pretrained ``gamma`` replaces it. With nothing to load, every block starts at full
+    residual strength instead of V1's from-scratch 1e-6; the segmentation demo trained that
+    way never learned one of its classes on 2 of 3 training seeds (issue 13).
+    """
+    from convnext_backbone import resolve_arch
+    model = cfg.get('model') or {}
+    model = model.get('module', model)
+    backbone = model.get('backbone') or {}
+    if 'ConvNeXtBackbone' not in str(backbone.get('type', '')) or cfg.get('load_from'):
+        return None
+    if any(True for _ in _pretrained_checkpoints(model)) or model.get('pretrained'):
+        return None
+    value = backbone.get('layer_scale_init_value')
+    if resolve_arch(backbone.get('arch', 'tiny'))[2] or value is None or value < 1e-2:
+        return None
+    return (f'layer_scale_init_value={value} with no pretrained weights to load: the '
+            f'published configs use it because a pretrained gamma replaces it, but trained '
+            f'from scratch the blocks start at full strength (V1 starts them at 1e-6), which '
+            f'made some training seeds never learn a class. Fix: --cfg-options '
+            f'model.backbone.layer_scale_init_value=1e-6, or give the backbone an init_cfg '
+            f'with a pretrained checkpoint.')
 
 
 def adapt_amp_to_device(cfg: Config) -> None:

@@ -20,6 +20,7 @@ from .preflight import (
     adapt_amp_to_device,
     check_datasets,
     check_pretrained,
+    from_scratch_layer_scale_problem,
     layer_decay_problem,
     prepare_cpu_distributed,
 )
@@ -90,9 +91,10 @@ def main(argv=None):
         skip_pretrained(cfg, resume_from)
     else:
         check_pretrained(cfg)
-    problem = layer_decay_problem(cfg)
-    if problem:
-        print_log(f'WARNING: {problem}', logger='current', level=logging.WARNING)
+    for problem in (layer_decay_problem(cfg),
+                    None if resume_from else from_scratch_layer_scale_problem(cfg)):
+        if problem:
+            print_log(f'WARNING: {problem}', logger='current', level=logging.WARNING)
     adapt_amp_to_device(cfg)
     prepare_cpu_distributed(cfg)
     runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)

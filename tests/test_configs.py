@@ -146,3 +146,20 @@ def test_multi_scale_configs_test_whole_images_as_the_official_ones(path):
     assert ms.model.type == 'SegTTAModel' and ms.model.module.test_cfg == dict(mode='whole')
     assert ss.model.test_cfg.mode == 'slide'
     assert ms.model.module.backbone == ss.model.backbone
+
+
+def test_v1_from_scratch_with_the_fine_tuning_layer_scale_is_reported():
+    """The published configs' layer scale 1.0 is for fine-tuning; from scratch it is flagged
+    with the fix, and the demos (from scratch, 1e-6), V2 and pretrained runs are not."""
+    from convnext_cli.preflight import from_scratch_layer_scale_problem as problem
+    cfg = Config.fromfile(str(CONFIGS / 'maskrcnn_convnext_t.py'))
+    assert problem(cfg) is None  # a pretrained init_cfg replaces gamma
+    cfg.model.backbone.init_cfg = None
+    assert 'layer_scale_init_value=1e-6' in problem(cfg)
+    cfg.load_from = 'work_dirs/some_detector.pth'  # a whole-model checkpoint brings gamma
+    assert problem(cfg) is None
+    for demo in sorted((CONFIGS / 'demo').glob('*.py')):
+        assert problem(Config.fromfile(str(demo))) is None, demo.name
+    v2 = Config.fromfile(str(CONFIGS / 'upernet_convnextv2_a.py'))
+    v2.model.backbone.init_cfg = None
+    assert problem(v2) is None

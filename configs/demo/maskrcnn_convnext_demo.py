@@ -22,7 +22,10 @@ model = dict(
         type='ConvNeXtBackbone',
         arch=dict(depths=[1, 1, 3, 1], dims=dims),
         drop_path_rate=0.05,
-        layer_scale_init_value=1.0,
+        # Trained from scratch, so layer scale starts where V1 starts it from scratch
+        # (1e-6). The published recipes write 1.0 because a pretrained gamma replaces it;
+        # from scratch, 1.0 made training seeds lose a class for good (issue 13).
+        layer_scale_init_value=1e-6,
         out_indices=(0, 1, 2, 3)),
     neck=dict(in_channels=dims, out_channels=width),
     rpn_head=dict(

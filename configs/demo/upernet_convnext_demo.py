@@ -25,7 +25,10 @@ model = dict(
         type='ConvNeXtBackbone',
         arch=dict(depths=[1, 1, 3, 1], dims=dims),
         drop_path_rate=0.05,
-        layer_scale_init_value=1.0),
+        # Trained from scratch, so layer scale starts where V1 starts it from scratch
+        # (1e-6). The published recipes write 1.0 because a pretrained gamma replaces it;
+        # from scratch, 1.0 made training seeds lose a class for good (issue 13).
+        layer_scale_init_value=1e-6),
     decode_head=dict(in_channels=dims, channels=64, num_classes=len(classes),
                      norm_cfg=norm_cfg),
     auxiliary_head=dict(in_channels=dims[2], channels=32, num_classes=len(classes),
@@ -63,14 +66,18 @@ test_dataloader = val_dataloader
 val_evaluator = dict(type='IoUMetric', iou_metrics=['mIoU'])
 test_evaluator = val_evaluator
 
-max_iters = 800
+# From scratch the classes split off one after another (every object reads as 'box' first,
+# then disc, then triangle); at lr 1e-3 over 800 iterations the last one had not split on
+# some training seeds when the poly schedule reached zero (issue 13). lr 2e-3 and 1000
+# iterations let the slowest seed measured split by iteration 500.
+max_iters = 1000
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
 optim_wrapper = dict(
     _delete_=True,
     type='OptimWrapper',
     constructor='ConvNeXtLayerDecayOptimizerConstructor',
     paramwise_cfg=dict(decay_rate=0.9, decay_type='stage_wise'),
-    optimizer=dict(type='AdamW', lr=1e-3, betas=(0.9, 0.999), weight_decay=0.05))
+    optimizer=dict(type='AdamW', lr=2e-3, betas=(0.9, 0.999), weight_decay=0.05))
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=50),
     dict(type='PolyLR', power=1.0, eta_min=0.0, by_epoch=False, begin=50, end=max_iters),
