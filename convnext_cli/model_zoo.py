@@ -65,9 +65,9 @@ def _size(meta: dict, key: str, unit: str) -> str:
 def render_tables(models: Optional[List[dict]] = None) -> str:
     """The README's model-zoo tables (markdown)."""
     models = models or load_models()
-    size = {'tiny': 'T', 'small': 'S', 'base': 'B', 'large': 'L', 'xlarge': 'XL',
-            **{f'v2-{name}': f'V2-{name[0].upper()}' for name in (
-                'atto', 'femto', 'pico', 'nano', 'tiny', 'base', 'large', 'huge')}}
+    size = {'tiny': 'T', 'small': 'S', 'base': 'B', 'large': 'L', 'xlarge': 'XL'}
+    size.update({arch: f'V2-{arch[3].upper()}' for arch in
+                 {m['Metadata']['Arch'] for m in models} if arch.startswith('v2-')})
     lines = ['| config | method | backbone | pretrained file | box AP | mask AP | '
              '#params | FLOPs | source |',
              '|---|---|---|---|---|---|---|---|---|']

@@ -128,6 +128,13 @@ def _pretrained_checkpoints(node) -> Iterable[str]:
             yield from _pretrained_checkpoints(value)
 
 
+def _model_and_backbone(cfg: Config) -> Tuple[dict, dict]:
+    """The model config (inside a TTA wrapper if there is one) and its backbone config."""
+    model = cfg.get('model') or {}
+    model = model.get('module', model)
+    return model, model.get('backbone') or {}
+
+
 def check_pretrained(cfg: Config) -> None:
     """Stop if an ``init_cfg`` names a local checkpoint that does not exist."""
     for path in _pretrained_checkpoints(cfg.get('model', {})):
@@ -137,9 +144,9 @@ def check_pretrained(cfg: Config) -> None:
                 f'(see the README model zoo for the file each config expects) and put it '
                 f'there, or pass its location: --cfg-options '
                 f'model.backbone.init_cfg.checkpoint=/path/to/file.pth; to train from '
-                f'scratch: --cfg-options model.backbone.init_cfg=None '
-                f'model.backbone.layer_scale_init_value=1e-6 (V1; see '
-                f'from_scratch_layer_scale_problem).')
+                f'scratch: --cfg-options model.backbone.init_cfg=None, and for a V1 '
+                f'backbone model.backbone.layer_scale_init_value=1e-6 (its from-scratch '
+                f'start; the configs\' 1.0 is for fine-tuning).')
 
 
 def from_scratch_layer_scale_problem(cfg: Config) -> Optional[str]:
@@ -151,12 +158,10 @@ def from_scratch_layer_scale_problem(cfg: Config) -> Optional[str]:
     way never learned one of its classes on 2 of 3 training seeds (issue 13).
     """
     from convnext_backbone import resolve_arch
-    model = cfg.get('model') or {}
-    model = model.get('module', model)
-    backbone = model.get('backbone') or {}
+    model, backbone = _model_and_backbone(cfg)
     if 'ConvNeXtBackbone' not in str(backbone.get('type', '')) or cfg.get('load_from'):
         return None
-    if any(True for _ in _pretrained_checkpoints(model)) or model.get('pretrained'):
+    if next(_pretrained_checkpoints(model), None) or model.get('pretrained'):
         return None
     value = backbone.get('layer_scale_init_value')
     if resolve_arch(backbone.get('arch', 'tiny'))[2] or value is None or value < 1e-2:
@@ -226,9 +231,7 @@ def layer_decay_problem(cfg: Config) -> Optional[str]:
     from convnext_backbone import resolve_arch
     optim = cfg.get('optim_wrapper') or {}
     constructor = str(optim.get('constructor', ''))
-    model = cfg.get('model') or {}
-    model = model.get('module', model)
-    backbone = model.get('backbone') or {}
+    backbone = _model_and_backbone(cfg)[1]
     if not constructor.endswith('.LearningRateDecayOptimizerConstructor') and \
             constructor != 'LearningRateDecayOptimizerConstructor':
         return None
