@@ -4,6 +4,7 @@ two processes, the output formats and autocast."""
 import json
 import os
 import signal
+import socket
 import struct
 import subprocess
 import sys
@@ -289,11 +290,11 @@ def test_amp_runs_only_where_it_pays(tmp_path, monkeypatch):
             assert np.linalg.norm(a - b) / np.linalg.norm(b) < 0.05
 
 
-def cli(*args, **kwargs):
+def cli(*args, env=None, **kwargs):
     return subprocess.Popen([sys.executable, str(ROOT / 'tools' / 'extract_features.py'),
                              *map(str, args)], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, cwd=ROOT,
-                            env={**os.environ, 'OMP_NUM_THREADS': '1'}, **kwargs)
+                            env=env or {**os.environ, 'OMP_NUM_THREADS': '1'}, **kwargs)
 
 
 def assert_same_features(out_a, out_b):
@@ -342,21 +343,57 @@ def test_killed_run_resumes_and_writes_each_image_once(tmp_path):
 
 
 @pytest.mark.e2e
-def test_two_processes_match_one(tmp_path):
+def _free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def _two_ranks_torchrun(inputs, out, common):
+    result = subprocess.run(
+        [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc-per-node',
+         '2', str(ROOT / 'tools' / 'extract_features.py'), str(inputs),
+         '--out-dir', str(out), *common],
+        capture_output=True, text=True, cwd=ROOT, timeout=300,
+        env={**os.environ, 'OMP_NUM_THREADS': '1'})
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _two_ranks_slurm(inputs, out, common):
+    # What srun --ntasks 2 sets for each task (MASTER_ADDR as a one-node job resolves it).
+    slurm = {'SLURM_NTASKS': '2', 'SLURM_NODELIST': 'localhost', 'MASTER_ADDR': '127.0.0.1',
+             'MASTER_PORT': str(_free_port())}
+    ranks = [cli(inputs, '--out-dir', out, *common, '--launcher', 'slurm',
+                 env={**os.environ, **slurm, 'SLURM_PROCID': str(r), 'OMP_NUM_THREADS': '1'})
+             for r in range(2)]
+    for rank in ranks:
+        assert rank.wait(300) == 0, rank.stdout.read()
+
+
+@pytest.mark.parametrize('launch', [_two_ranks_torchrun, _two_ranks_slurm],
+                         ids=['torchrun', 'slurm'])
+def test_two_processes_match_one(tmp_path, launch):
     random_jpegs(tmp_path / 'in', 10, size=(64, 96))
     random_jpegs(tmp_path / 'in' / 'sub', 3, size=(96, 64), seed=1)
     common = ['--arch', ARCH, '--batch-size', '2', '--workers', '1']
     one = cli(tmp_path / 'in', '--out-dir', tmp_path / 'one', *common)
     assert one.wait(300) == 0, one.stdout.read()
-    two = subprocess.run(
-        [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc-per-node',
-         '2', str(ROOT / 'tools' / 'extract_features.py'), str(tmp_path / 'in'),
-         '--out-dir', str(tmp_path / 'two'), *common],
-        capture_output=True, text=True, cwd=ROOT, timeout=300,
-        env={**os.environ, 'OMP_NUM_THREADS': '1'})
-    assert two.returncode == 0, two.stdout + two.stderr
+    launch(tmp_path / 'in', tmp_path / 'two', common)
     records = manifest(tmp_path / 'two')
     assert len(records) == 13 and len({r['source'] for r in records}) == 13
     assert sorted(r['rank'] for r in records) == [0] * 7 + [1] * 6
     assert not list((tmp_path / 'two').glob('manifest.rank*'))
     assert_same_features(tmp_path / 'one', tmp_path / 'two')
+
+
+def test_slurm_launcher_outside_srun_says_what_is_missing(monkeypatch):
+    for key in ('SLURM_PROCID', 'SLURM_NTASKS', 'SLURM_NODELIST', 'MASTER_ADDR'):
+        monkeypatch.delenv(key, raising=False)
+    with pytest.raises(SystemExit, match='SLURM_PROCID, SLURM_NTASKS, SLURM_NODELIST not set'):
+        extract_features.init_distributed('slurm', 'cpu')
+    monkeypatch.setenv('SLURM_PROCID', '0')
+    monkeypatch.setenv('SLURM_NTASKS', '1')
+    monkeypatch.setenv('SLURM_NODELIST', 'node[1-2]')
+    monkeypatch.setenv('PATH', '')  # no scontrol
+    with pytest.raises(SystemExit, match="first node of 'node\\[1-2\\]'; set MASTER_ADDR"):
+        extract_features.init_distributed('slurm', 'cpu')
