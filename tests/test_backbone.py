@@ -3,6 +3,7 @@ import itertools
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from convnext_backbone import ARCH_SETTINGS, ConvNeXtBackbone, OfficialConvNeXt
 from convnext_cli import model_zoo
@@ -270,6 +271,44 @@ def test_fused_inference_equals_unfused():
     unfused = model(x)  # autograd on: the plain path
     for a, b in zip(fused, unfused):
         torch.testing.assert_close(a, b.detach(), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize('failure', ['raises', 'wrong result'])
+def test_a_fused_op_that_fails_its_check_is_not_used(monkeypatch, failure):
+    # The fused ops are private to torch: a release where they break must cost speed only.
+    from convnext_backbone.models import fast_ops
+    if not fast_ops._ONEDNN_FUSION:
+        pytest.skip('this torch build has no oneDNN fused pointwise convolution')
+
+    def broken(x, weight, bias):
+        if failure == 'raises':
+            raise RuntimeError('could not create a memory')
+        return torch.zeros_like(F.conv2d(x, weight[:, :, None, None], bias))
+
+    monkeypatch.setattr(fast_ops, '_fused_gelu', broken)
+    fast_ops.fusion_works.cache_clear()
+    model = ConvNeXtBackbone(TINY_ARCH, layer_scale_init_value=1.0).eval()
+    x = torch.randn(2, 3, 64, 96)
+    fast_ops.KERNEL_CALLS.clear()
+    try:
+        with pytest.warns(UserWarning, match='failed its check.*unfused path'), \
+                torch.no_grad():
+            out = model(x)
+        assert not fast_ops.fusion_works()
+    finally:
+        fast_ops.fusion_works.cache_clear()  # later tests check the real ops again
+    assert fast_ops.KERNEL_CALLS['fused_conv_gelu'] == 0
+    assert fast_ops.KERNEL_CALLS['fused_conv_add'] == 0
+    for a, b in zip(out, model(x)):
+        torch.testing.assert_close(a, b.detach(), atol=1e-5, rtol=1e-5)
+
+
+def test_the_fusion_check_leaves_the_global_random_state_alone():
+    from convnext_backbone.models import fast_ops
+    fast_ops.fusion_works.cache_clear()
+    state = torch.random.get_rng_state()
+    fast_ops.fusion_works()
+    assert torch.equal(torch.random.get_rng_state(), state)
 
 
 @pytest.mark.parametrize('training', [False, True])

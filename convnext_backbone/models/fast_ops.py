@@ -19,6 +19,8 @@ Measured on this project's 2-core CPU (ConvNeXt-T shapes, channels-last, fp32):
   group per channel. The input gradient is the forward convolution with the flipped
   kernel.
 """
+import functools
+import warnings
 from collections import Counter
 
 import torch
@@ -125,11 +127,53 @@ def depthwise_conv(x: Tensor, weight: Tensor, bias: Tensor, enabled: bool = True
 # Inference on CPU: oneDNN fuses GELU and the residual add into the 1x1 convolutions
 # (the kernels torch.compile uses on CPU), saving two passes over each block's tensors.
 # The ops are private: their behaviour changes between releases (torch 2.6 fails on some
-# 1x1 maps with "could not create a memory"), so they run only on the torch they were
-# tested with, 2.13, and later; older releases take the unfused path.
+# 1x1 maps with "could not create a memory"), so they run only on torch 2.13 and later
+# (tested on 2.13 and 2.15), and only after a one-time check against the unfused path in
+# this process; where the check fails, inference takes the unfused path with a warning.
 _TORCH = tuple(int(p) for p in torch.__version__.split('+')[0].split('.')[:2])
 _ONEDNN_FUSION = (_TORCH >= (2, 13) and torch.backends.mkldnn.is_available()
                   and hasattr(torch.ops.mkldnn, '_convolution_pointwise'))
+
+
+def _fused_gelu(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+    return torch.ops.mkldnn._convolution_pointwise(
+        x, weight[:, :, None, None], bias, [0, 0], [1, 1], [1, 1], 1, 'gelu', [], 'none')
+
+
+def _fused_add(x: Tensor, weight: Tensor, bias: Tensor, residual: Tensor) -> Tensor:
+    return torch.ops.mkldnn._convolution_pointwise.binary(
+        x, residual, weight[:, :, None, None], bias, [0, 0], [1, 1], [1, 1], 1, 'add',
+        None, None, [], None)
+
+
+@functools.lru_cache(maxsize=None)
+def fusion_works() -> bool:
+    """Whether this torch's fused ops give the unfused results (checked once per process
+    on small maps, a 1x1 one included, with its own generator so that the caller's random
+    state is untouched); a failure is reported once and turns fusion off."""
+    if not _ONEDNN_FUSION:
+        return False
+    generator = torch.Generator().manual_seed(0)
+    try:
+        with torch.no_grad():
+            for size in (1, 5):
+                x, residual = (torch.randn(2, c, size, size, generator=generator)
+                               .contiguous(memory_format=torch.channels_last)
+                               for c in (16, 8))
+                weight, bias = (torch.randn(*shape, generator=generator)
+                                for shape in ((8, 16), (8,)))
+                plain = F.conv2d(x, weight[:, :, None, None], bias)
+                if not (torch.allclose(_fused_gelu(x, weight, bias), F.gelu(plain),
+                                       atol=1e-4, rtol=1e-4)
+                        and torch.allclose(_fused_add(x, weight, bias, residual),
+                                           residual + plain, atol=1e-4, rtol=1e-4)):
+                    raise RuntimeError('results differ from the unfused convolution')
+    except Exception as err:  # a private op: any failure means "do not use it here"
+        warnings.warn(f'oneDNN fused convolution of torch {torch.__version__} failed its '
+                      f'check ({str(err).splitlines()[0] if str(err) else type(err).__name__})'
+                      f'; CPU inference takes the unfused path (same results, slower).')
+        return False
+    return True
 
 
 def _fusable(x: Tensor, weight: Tensor, enabled: bool) -> bool:
@@ -137,15 +181,15 @@ def _fusable(x: Tensor, weight: Tensor, enabled: bool) -> bool:
             and exact_fp32_cpu(x, weight)
             and not torch.jit.is_tracing()
             and not torch.compiler.is_compiling()
-            and x.is_contiguous(memory_format=torch.channels_last))
+            and x.is_contiguous(memory_format=torch.channels_last)
+            and fusion_works())
 
 
 def pointwise_conv_gelu(x: Tensor, weight: Tensor, bias: Tensor, enabled: bool = True) -> Tensor:
     """``gelu(pointwise_conv(x))`` (exact, erf-based GELU)."""
     if _fusable(x, weight, enabled):
         KERNEL_CALLS['fused_conv_gelu'] += 1
-        return torch.ops.mkldnn._convolution_pointwise(
-            x, weight[:, :, None, None], bias, [0, 0], [1, 1], [1, 1], 1, 'gelu', [], 'none')
+        return _fused_gelu(x, weight, bias)
     return F.gelu(pointwise_conv(x, weight, bias, enabled))
 
 
@@ -155,7 +199,5 @@ def pointwise_conv_add(x: Tensor, weight: Tensor, bias: Tensor, residual: Tensor
     if (_fusable(x, weight, enabled)
             and residual.is_contiguous(memory_format=torch.channels_last)):
         KERNEL_CALLS['fused_conv_add'] += 1
-        return torch.ops.mkldnn._convolution_pointwise.binary(
-            x, residual, weight[:, :, None, None], bias, [0, 0], [1, 1], [1, 1], 1, 'add',
-            None, None, [], None)
+        return _fused_add(x, weight, bias, residual)
     return residual + pointwise_conv(x, weight, bias, enabled)
