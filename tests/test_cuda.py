@@ -3,7 +3,7 @@
 The same checks as the CPU tests of the portable path (tests/test_precision.py), on the
 device the published recipes train on: equivalence with the official formulation in fp32,
 fp16 and bf16 autocast, channels_last, one AMP training step of Mask R-CNN's backbone and
-neck, and torch.compile.
+neck, torch.compile, and feature extraction (pinned batches, autocast, fp16 storage).
 """
 import pytest
 import torch
@@ -84,3 +84,31 @@ def test_torch_compile_on_cuda_matches_eager():
     with torch.no_grad():
         for a, b in zip(compiled(x), model(x)):
             torch.testing.assert_close(a, b, atol=1e-3, rtol=1e-3)
+
+
+@pytest.mark.parametrize('amp', [None, 'fp16', 'bf16'])
+def test_extraction_on_cuda_matches_the_cpu(tmp_path, amp):
+    # Pinned batches, normalisation and the cast to the stored dtype on the GPU.
+    import numpy as np
+    from PIL import Image
+
+    from convnext_cli import extract_features
+    rng = np.random.default_rng(0)
+    (tmp_path / 'in').mkdir()
+    for i in range(5):
+        Image.fromarray(rng.integers(0, 255, (64 + 32 * (i % 2), 96, 3), dtype=np.uint8)).save(
+            tmp_path / 'in' / f'{i}.png')
+    arch = dict(depths=[1, 1, 2, 1], dims=[16, 32, 64, 128])
+    features = {}
+    for device in ('cpu', 'cuda'):
+        torch.manual_seed(0)  # the same random weights on both devices
+        extract_features.extract([str(tmp_path / 'in')], str(tmp_path / device), arch=arch,
+                                 device=device, batch_size=2, workers=1, progress=False,
+                                 amp=amp if device == 'cuda' else None, dtype='float16')
+        features[device] = {p.name: dict(np.load(p)) for p in (tmp_path / device).glob('*.npz')}
+    assert sorted(features['cuda']) == [f'{i}.npz' for i in range(5)]
+    for name, cpu in features['cpu'].items():
+        for key in ('stage0', 'stage1', 'stage2', 'stage3'):
+            a, b = features['cuda'][name][key].astype(np.float32), cpu[key].astype(np.float32)
+            assert features['cuda'][name][key].dtype == np.float16
+            assert np.linalg.norm(a - b) / np.linalg.norm(b) < (0.02 if amp else 2e-3), key

@@ -228,6 +228,13 @@ class Batch:
     notes: List[str] = field(default_factory=list)
     failed: List[Decoded] = field(default_factory=list)
 
+    def pin_memory(self) -> 'Batch':
+        """Called by the DataLoader with ``pin_memory=True`` (CUDA): page-locked images
+        let the copy to the GPU run asynchronously."""
+        if self.images is not None:
+            self.images = self.images.pin_memory()
+        return self
+
 
 def collate(items: List[Decoded]) -> Batch:
     batch = Batch()
@@ -247,13 +254,15 @@ def _worker_init(_: int) -> None:
     except (AttributeError, OSError):
         pass
 
-def make_loader(dataset: ImageDataset, batches: List[List[int]],
-                workers: int) -> torch.utils.data.DataLoader:
-    """A DataLoader over ``batches``; at most ``2 * workers`` batches are decoded ahead."""
+def make_loader(dataset: ImageDataset, batches: List[List[int]], workers: int,
+                pin_memory: bool = False) -> torch.utils.data.DataLoader:
+    """A DataLoader over ``batches``; at most ``2 * workers`` batches are decoded ahead.
+    ``pin_memory`` (for a CUDA model) hands over page-locked batches."""
     return torch.utils.data.DataLoader(
         dataset, batch_sampler=batches, num_workers=workers, collate_fn=collate,
         worker_init_fn=_worker_init if workers else None,
-        prefetch_factor=2 if workers else None, persistent_workers=False)
+        prefetch_factor=2 if workers else None, persistent_workers=False,
+        pin_memory=pin_memory)
 
 
 def normalize(images: torch.Tensor, dtype=torch.float32) -> torch.Tensor:
