@@ -245,7 +245,6 @@ def extract(inputs: Sequence[str], out_dir: str, arch='tiny', checkpoint=None,
         if progress and rank == 0 and good:
             from mmengine.utils import ProgressBar
             bar = ProgressBar(len(good))
-        stored_dtype = {'float32': torch.float32, 'float16': torch.float16}[dtype]
         autocast = torch.autocast(torch.device(device).type,
                                   dtype={'bf16': torch.bfloat16, 'fp16': torch.float16}[amp],
                                   enabled=True) if amp else None
@@ -263,8 +262,8 @@ def extract(inputs: Sequence[str], out_dir: str, arch='tiny', checkpoint=None,
                     feats = model(x)
                 # Pooled and cast to the stored dtype on the model's device, so that only
                 # what is written crosses to the host (half of it with --dtype float16).
-                feats = [(f.float().mean(dim=(2, 3)) if pool else f.float())
-                         .to(stored_dtype).cpu() for f in feats]
+                feats = [(f.float().mean(dim=(2, 3)) if pool else f)
+                         .to(getattr(torch, dtype)).cpu() for f in feats]
                 for b, (index, note) in enumerate(zip(batch.indices, batch.notes)):
                     item = probes[index]
                     if note:

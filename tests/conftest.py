@@ -1,5 +1,6 @@
 """Shared fixtures: the reference checkpoints in tests/data (copied from the shared fixtures)."""
 import json
+import socket
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,13 @@ def fixture_arch(version: str) -> dict:
 
 def expected(version: str) -> dict:
     return torch.load(fixture_dir(version) / 'expected.pth', weights_only=True)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (for a test's process group)."""
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
 
 
 def layer_norm_2d(x: torch.Tensor) -> torch.Tensor:

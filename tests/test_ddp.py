@@ -1,5 +1,4 @@
 """DDP (two gloo processes, mmengine's wrapper with its defaults) trains any out_indices."""
-import socket
 
 import pytest
 import torch
@@ -9,6 +8,8 @@ from mmengine.model import BaseModel, MMDistributedDataParallel
 from mmengine.optim import OptimWrapper
 
 from convnext_backbone import ConvNeXtBackbone
+
+from conftest import free_port
 
 ARCH = dict(depths=[1, 1, 2, 1], dims=[8, 16, 24, 32])
 pytestmark = pytest.mark.e2e
@@ -53,15 +54,9 @@ def _train(rank, world_size, port, out_indices):
         dist.destroy_process_group()
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.parametrize('out_indices', [(1, 2, 3), (0, 1, 2), (3,)])
 def test_ddp_with_default_find_unused_parameters_trains_a_subset(out_indices):
-    mp.spawn(_train, args=(2, _free_port(), out_indices), nprocs=2, join=True)
+    mp.spawn(_train, args=(2, free_port(), out_indices), nprocs=2, join=True)
 
 
 def test_unused_parts_are_frozen_but_checkpoints_still_load():

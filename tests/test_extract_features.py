@@ -4,7 +4,6 @@ two processes, the output formats and autocast."""
 import json
 import os
 import signal
-import socket
 import struct
 import subprocess
 import sys
@@ -19,6 +18,8 @@ from PIL import Image
 
 from convnext_backbone import ConvNeXtBackbone
 from convnext_cli import extract_features
+
+from conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 ARCH = "dict(depths=[1,1,1,1],dims=[8,16,24,32])"
@@ -342,13 +343,6 @@ def test_killed_run_resumes_and_writes_each_image_once(tmp_path):
     assert_same_features(tmp_path / 'full', out)
 
 
-@pytest.mark.e2e
-def _free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
 def _two_ranks_torchrun(inputs, out, common):
     result = subprocess.run(
         [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc-per-node',
@@ -362,7 +356,7 @@ def _two_ranks_torchrun(inputs, out, common):
 def _two_ranks_slurm(inputs, out, common):
     # What srun --ntasks 2 sets for each task (MASTER_ADDR as a one-node job resolves it).
     slurm = {'SLURM_NTASKS': '2', 'SLURM_NODELIST': 'localhost', 'MASTER_ADDR': '127.0.0.1',
-             'MASTER_PORT': str(_free_port())}
+             'MASTER_PORT': str(free_port())}
     ranks = [cli(inputs, '--out-dir', out, *common, '--launcher', 'slurm',
                  env={**os.environ, **slurm, 'SLURM_PROCID': str(r), 'OMP_NUM_THREADS': '1'})
              for r in range(2)]
@@ -370,6 +364,7 @@ def _two_ranks_slurm(inputs, out, common):
         assert rank.wait(300) == 0, rank.stdout.read()
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize('launch', [_two_ranks_torchrun, _two_ranks_slurm],
                          ids=['torchrun', 'slurm'])
 def test_two_processes_match_one(tmp_path, launch):

@@ -177,7 +177,7 @@ def fusion_works() -> bool:
 
 
 def _fusable(x: Tensor, weight: Tensor, enabled: bool) -> bool:
-    return (enabled and _ONEDNN_FUSION and not torch.is_grad_enabled()
+    return (enabled and not torch.is_grad_enabled()
             and exact_fp32_cpu(x, weight)
             and not torch.jit.is_tracing()
             and not torch.compiler.is_compiling()
