@@ -1,0 +1,490 @@
+"""The GPU proof: one command for a short GPU window (about 8 minutes of run time).
+
+On the GPU machine (after ``tools/prepare_gpu_proof.sh`` here, which fetches the wheels):
+
+    bash benchmarks/run_gpu_proof.sh OUT_DIR            # installs .gpu_wheels, then:
+    python benchmarks/gpu_proof.py --out OUT_DIR [--budget-s 420]
+
+CPU dry run (seconds; every field the GPU run fills, run by ``make test``):
+
+    python benchmarks/gpu_proof.py --device cpu --quick --out DIR
+
+In order of value, each phase writing ``OUT_DIR/gpu_proof.json`` and ``gpu_proof.md`` as
+it ends (a run cut short keeps what it measured):
+
+1. ``pytest -m cuda`` on ``tests/test_cuda.py``: each test's outcome;
+2. eager timings of ConvNeXt-T (and -B after the compiled throughput input): ours, the official formulation and timm's
+   ``features_only`` model (plus per-stage norms), forward and forward+backward, at
+   128x3x224x224 (the papers' throughput setting) and 2x3x800x1216 (detection), in fp32,
+   TF32, AMP fp16 and AMP bf16, contiguous and channels_last (CUDA events, warm-up, medians);
+3. peak CUDA memory of a detection-scale training step with and without ``with_cp``;
+4. feature extraction (``tools/extract_features.py``'s ``extract``) against the backbone's
+   forward alone, images per second;
+5. ``torch.compile`` of each implementation under AMP bf16, channels_last (compile time,
+   graph breaks, timings): the throughput input after ConvNeXt-T's eager phases, the
+   detection input last.
+
+A measurement that would start after ``--budget-s`` is recorded as skipped, with why.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / 'benchmarks')]
+
+from backbone_speed import TimmWithNorms, timm_available  # noqa: E402
+from machine import describe  # noqa: E402
+
+from convnext_backbone import ConvNeXtBackbone, OfficialConvNeXt  # noqa: E402
+from convnext_backbone.models import fast_ops  # noqa: E402
+
+#: Numeric modes: (autocast dtype or None, TF32 allowed).
+MODES = {'fp32': (None, False), 'tf32': (None, True),
+         'amp_fp16': (torch.float16, False), 'amp_bf16': (torch.bfloat16, False)}
+FORMATS = ('contiguous', 'channels_last')
+IMPLS = ('ours', 'official', 'timm')
+#: Full run: (name, N, H, W). The papers' throughput setting and a detection input.
+SHAPES = {'cls': (128, 224, 224), 'det': (2, 800, 1216)}
+QUICK_SHAPES = {'cls': (2, 64, 64), 'det': (1, 64, 96)}
+ARCHS = ('tiny', 'base')
+#: The dry run's arch: ConvNeXt's structure at a fraction of T's cost.
+QUICK_ARCHS = ('quick',)
+ARCH_SPECS = {'quick': dict(depths=[1, 1, 2, 1], dims=[16, 32, 64, 128])}
+
+
+class Budget:
+    def __init__(self, seconds: float):
+        self.deadline = time.monotonic() + seconds
+
+    def left(self) -> float:
+        return self.deadline - time.monotonic()
+
+
+def set_mode(mode: str) -> contextlib.AbstractContextManager:
+    dtype, tf32 = MODES[mode]
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    torch.backends.cudnn.allow_tf32 = tf32
+    return contextlib.nullcontext() if dtype is None else torch.autocast(DEVICE.type, dtype=dtype)
+
+
+def backbone(arch: str, **kwargs) -> ConvNeXtBackbone:
+    return ConvNeXtBackbone(ARCH_SPECS.get(arch, arch), layer_scale_init_value=1.0, **kwargs)
+
+
+def build(impl: str, arch: str, state: dict, with_cp: bool = False) -> torch.nn.Module:
+    ours = backbone(arch, with_cp=with_cp)
+    ours.load_state_dict(state)
+    if impl == 'ours':
+        return ours
+    if impl == 'official':
+        model = OfficialConvNeXt(ours.depths, ours.dims, layer_scale=1.0, use_grn=ours.use_grn)
+        model.load_state_dict(state)
+        return model
+    return TimmWithNorms(arch, ours.dims)
+
+
+def sync():
+    if DEVICE.type == 'cuda':
+        torch.cuda.synchronize()
+
+
+def timed(fn, repeats: int) -> float:
+    """Median milliseconds of ``fn`` (CUDA events on the GPU, perf_counter on the CPU)."""
+    times = []
+    for _ in range(repeats):
+        if DEVICE.type == 'cuda':
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            fn()
+            end.record()
+            end.synchronize()
+            times.append(start.elapsed_time(end))
+        else:
+            t0 = time.perf_counter()
+            fn()
+            times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times)
+
+
+def steps(model, x, mode):
+    def fwd():
+        with torch.no_grad(), set_mode(mode):
+            model(x)
+
+    def train():
+        with set_mode(mode):
+            loss = sum(o.float().mean() for o in model(x))
+        loss.backward()
+        for p in model.parameters():
+            p.grad = None
+    return fwd, train
+
+
+def measure(model, x, mode, warmup: int, min_repeats: int, target_s: float) -> dict:
+    row = {}
+    for name, fn in zip(('fwd', 'train'), steps(model, x, mode)):
+        model.train(name == 'train')
+        t0 = time.perf_counter()
+        fn()
+        sync()
+        first = time.perf_counter() - t0
+        for _ in range(warmup):
+            fn()
+        sync()
+        estimate = timed(fn, 1)
+        repeats = max(min_repeats, min(20, math.ceil(target_s * 1000 / max(estimate, 1e-3))))
+        ms = timed(fn, repeats)
+        row[f'{name}_ms'] = ms
+        row[f'{name}_img_s'] = x.shape[0] * 1000 / ms
+        row[f'{name}_first_call_s'] = first
+        row[f'{name}_repeats'] = repeats
+    return row
+
+
+class Proof:
+    def __init__(self, args):
+        self.args, self.out = args, Path(args.out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.budget = Budget(args.budget_s)
+        self.quick = args.quick
+        self.shapes = QUICK_SHAPES if self.quick else SHAPES
+        self.archs = QUICK_ARCHS if self.quick else ARCHS
+        self.timm = timm_available()
+        self.data = dict(command=' '.join(sys.argv), device=str(DEVICE), quick=self.quick,
+                         budget_s=args.budget_s, machine=describe(), timm=self._timm_version(),
+                         phases={}, pytest_cuda=[], timings=[], compiled=[], memory=[],
+                         extraction=[], findings=[])
+        self.started = time.monotonic()
+
+    def _timm_version(self):
+        if not timm_available():
+            return None
+        import timm
+        return timm.__version__
+
+    def save(self):
+        self.data['elapsed_s'] = round(time.monotonic() - self.started, 1)
+        (self.out / 'gpu_proof.json').write_text(json.dumps(self.data, indent=1))
+        (self.out / 'gpu_proof.md').write_text(markdown(self.data))
+
+    def phase(self, name, fn):
+        t0 = time.monotonic()
+        status = 'done'
+        try:
+            fn()
+        except Exception as err:  # record and go on: the other phases are still worth it
+            import traceback
+            status = f'failed: {type(err).__name__}: {err}'
+            self.data['findings'].append(f'{name}: {status}')
+            traceback.print_exc()
+        self.data['phases'][name] = dict(status=status, seconds=round(time.monotonic() - t0, 1))
+        print(f'== {name}: {status} ({time.monotonic() - t0:.0f} s; '
+              f'{self.budget.left():.0f} s of budget left)', flush=True)
+        self.save()
+
+    # 1 -----------------------------------------------------------------------------------
+    def pytest_cuda(self):
+        junit = self.out / 'pytest_cuda.xml'
+        cmd = [sys.executable, '-m', 'pytest', '-m', 'cuda', '-q', '-p', 'no:cacheprovider',
+               f'--junitxml={junit}', 'tests/test_cuda.py']
+        timeout = max(30.0, min(240.0, self.budget.left() * 0.4))
+        try:
+            proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+            tail = (proc.stdout + proc.stderr)[-3000:]
+        except subprocess.TimeoutExpired as err:
+            tail = f'timed out after {timeout:.0f} s\n' + str(err.stdout or '')[-2000:]
+        print(tail, flush=True)
+        self.data['pytest_cuda_tail'] = tail
+        if not junit.is_file():
+            raise RuntimeError('pytest wrote no report')
+        for case in ET.parse(junit).getroot().iter('testcase'):
+            outcome, message = 'passed', ''
+            for kind in ('failure', 'error', 'skipped'):
+                node = case.find(kind)
+                if node is not None:
+                    outcome = {'failure': 'failed', 'error': 'error'}.get(kind, kind)
+                    message = (node.get('message') or '')[:500]
+            self.data['pytest_cuda'].append(dict(test=case.get('name'), outcome=outcome,
+                                                 seconds=float(case.get('time', 0)),
+                                                 message=message))
+            if outcome in ('failed', 'error'):
+                self.data['findings'].append(f"pytest -m cuda: {case.get('name')} {outcome}")
+
+    # 2 -----------------------------------------------------------------------------------
+    def eager(self, arch):
+        state = backbone(arch).state_dict()
+        for shape_name, (n, h, w) in self.shapes.items():
+            x0 = torch.randn(n, 3, h, w, device=DEVICE)
+            for fmt in FORMATS:
+                x = x0.contiguous(memory_format=torch.channels_last) if fmt == FORMATS[1] else x0
+                for impl in IMPLS:
+                    key = dict(arch=arch, shape=shape_name, input=f'{n}x3x{h}x{w}',
+                               format=fmt, impl=impl, compiled=False)
+                    if impl == 'timm' and (not self.timm or arch in ARCH_SPECS):
+                        for mode in MODES:
+                            self.data['timings'].append(dict(key, mode=mode,
+                                                             skipped='timm not importable'
+                                                             if not self.timm else 'no timm arch'))
+                        continue
+                    model = build(impl, arch, state).to(DEVICE)
+                    if fmt == 'channels_last':
+                        model = model.to(memory_format=torch.channels_last)
+                    for mode in MODES:
+                        row = dict(key, mode=mode)
+                        if self.budget.left() < 5:
+                            row['skipped'] = 'time budget'
+                        else:
+                            fast_ops.KERNEL_CALLS.clear()
+                            row.update(measure(model, x, mode, *self.reps))
+                            row['cpu_kernel_calls'] = sum(fast_ops.KERNEL_CALLS.values())
+                        self.data['timings'].append(row)
+                        if 'skipped' not in row:
+                            print(f"{arch} {shape_name} {fmt:13s} {mode:8s} {impl:8s} "
+                                  f"fwd {row['fwd_img_s']:8.1f} img/s  "
+                                  f"train {row['train_img_s']:8.1f} img/s", flush=True)
+                    del model
+                    if DEVICE.type == 'cuda':
+                        torch.cuda.empty_cache()
+        self.check_outputs(arch, state)
+
+    def check_outputs(self, arch, state):
+        """fp32 (TF32 off): ours against the official formulation on the detection input."""
+        n, h, w = self.shapes['det']
+        x = torch.randn(n, 3, h, w, device=DEVICE)
+        with torch.no_grad(), set_mode('fp32'):
+            a = build('ours', arch, state).to(DEVICE).eval()(x)
+            b = build('official', arch, state).to(DEVICE).eval()(x)
+        rel = max(((p - q).norm() / q.norm()).item() for p, q in zip(a, b))
+        self.data.setdefault('equivalence', []).append(
+            dict(arch=arch, input=f'{n}x3x{h}x{w}', max_relative_error_fp32=rel))
+        if rel > 1e-4:
+            self.data['findings'].append(f'{arch}: ours differs from official by {rel:.1e}')
+
+    # 3 -----------------------------------------------------------------------------------
+    def memory(self):
+        n, h, w = self.shapes['det']
+        for arch in self.archs:
+            state = backbone(arch).state_dict()
+            for mode in ('fp32', 'amp_fp16'):
+                for with_cp in (False, True):
+                    row = dict(arch=arch, input=f'{n}x3x{h}x{w}', mode=mode, with_cp=with_cp)
+                    if self.budget.left() < 5:
+                        self.data['memory'].append(dict(row, skipped='time budget'))
+                        continue
+                    model = build('ours', arch, state, with_cp=with_cp).to(DEVICE).train()
+                    x = torch.randn(n, 3, h, w, device=DEVICE)
+                    train = steps(model, x, mode)[1]
+                    train()
+                    sync()
+                    if DEVICE.type == 'cuda':
+                        torch.cuda.reset_peak_memory_stats()
+                        base = torch.cuda.memory_allocated()
+                    train()
+                    sync()
+                    peak = ((torch.cuda.max_memory_allocated() - base) / 2 ** 20
+                            if DEVICE.type == 'cuda' else None)
+                    row.update(peak_mib=peak, train_ms=timed(train, self.reps[1]))
+                    self.data['memory'].append(row)
+                    print(f'memory {row}', flush=True)
+                    del model
+
+    # 4 -----------------------------------------------------------------------------------
+    def extraction(self):
+        import numpy as np
+        from PIL import Image
+
+        from convnext_cli.extract_features import extract
+        count, size, batch = (4, 64, 2) if self.quick else (512, 512, 32)
+        arch = ARCH_SPECS.get(self.archs[0], self.archs[0])
+        with tempfile.TemporaryDirectory() as tmp:
+            images = Path(tmp) / 'images'
+            images.mkdir()
+            rng = np.random.default_rng(0)
+            for i in range(count):
+                Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)).save(
+                    images / f'{i:05d}.jpg', quality=90)
+            for amp in (None, 'bf16', 'fp16'):
+                row = dict(images=count, size=size, batch=batch, amp=amp, dtype='float16')
+                if DEVICE.type == 'cpu' and amp is not None:
+                    self.data['extraction'].append(dict(row, skipped='CUDA autocast only'))
+                    continue
+                if self.budget.left() < 10:
+                    self.data['extraction'].append(dict(row, skipped='time budget'))
+                    continue
+                out = Path(tmp) / f'out_{amp}'
+                set_mode('fp32')  # TF32 off for the fp32 rows: extraction and forward alike
+                workers = min(8, os.cpu_count() or 1)
+                extract([str(images)], str(out), arch=arch, device=str(DEVICE), batch_size=batch,
+                        workers=workers, amp=amp, dtype='float16', progress=False,
+                        log=lambda *_: None)  # first run: warm-up (cudnn, workers)
+                report = extract([str(images)], str(out), arch=arch, device=str(DEVICE),
+                                 batch_size=batch, workers=workers, amp=amp, dtype='float16', progress=False,
+                                 overwrite=True, log=lambda *_: None)
+                model = ConvNeXtBackbone(arch).to(DEVICE).eval()
+                x = torch.randn(batch, 3, size, size, device=DEVICE)
+                mode = {None: 'fp32', 'bf16': 'amp_bf16', 'fp16': 'amp_fp16'}[amp]
+                fwd = steps(model, x, mode)[0]
+                fwd()
+                sync()
+                ms = timed(fwd, self.reps[1])
+                row.update(workers=workers, extract_img_s=count / report['seconds'],
+                           backbone_fwd_img_s=batch * 1000 / ms)
+                row['ratio'] = row['extract_img_s'] / row['backbone_fwd_img_s']
+                self.data['extraction'].append(row)
+                print(f'extraction {row}', flush=True)
+
+    # 5 -----------------------------------------------------------------------------------
+    def compiled(self, shape_names):
+        import torch._dynamo
+        mode, fmt = ('amp_bf16', 'channels_last') if DEVICE.type == 'cuda' else ('fp32',
+                                                                                 'contiguous')
+        for arch in self.archs:
+            state = backbone(arch).state_dict()
+            for shape_name in shape_names:
+                n, h, w = self.shapes[shape_name]
+                x = torch.randn(n, 3, h, w, device=DEVICE)
+                if fmt == 'channels_last':
+                    x = x.contiguous(memory_format=torch.channels_last)
+                for impl in IMPLS:
+                    row = dict(arch=arch, shape=shape_name, input=f'{n}x3x{h}x{w}',
+                               format=fmt, impl=impl, compiled=True, mode=mode)
+                    if impl == 'timm' and (not self.timm or arch in ARCH_SPECS):
+                        self.data['compiled'].append(dict(row, skipped='timm not importable'
+                                                          if not self.timm else 'no timm arch'))
+                        continue
+                    if self.budget.left() < (20 if self.quick else 90):
+                        self.data['compiled'].append(dict(row, skipped='time budget'))
+                        continue
+                    torch._dynamo.reset()
+                    torch._dynamo.utils.counters.clear()
+                    model = build(impl, arch, state).to(DEVICE)
+                    if fmt == 'channels_last':
+                        model = model.to(memory_format=torch.channels_last)
+                    compiled = torch.compile(model)
+                    row.update(measure(compiled, x, mode, *self.reps))
+                    row['graph_breaks'] = sum(torch._dynamo.utils.counters['graph_break'].values())
+                    self.data['compiled'].append(row)
+                    print(f"compiled {arch} {shape_name} {impl:8s} fwd {row['fwd_img_s']:8.1f} "
+                          f"train {row['train_img_s']:8.1f} img/s (compile "
+                          f"{row['fwd_first_call_s']:.0f}+{row['train_first_call_s']:.0f} s, "
+                          f"{row['graph_breaks']} graph breaks)", flush=True)
+                    if impl == 'ours' and row['graph_breaks']:
+                        self.data['findings'].append(f'compile: ours has {row["graph_breaks"]} '
+                                                     f'graph breaks')
+                    del model, compiled
+
+    def run(self):
+        # (warm-up runs, minimum repeats, target seconds of timed runs per measurement)
+        self.reps = (1, 2, 0.0) if self.quick else (2, 5, 0.3)
+        if DEVICE.type == 'cuda':
+            torch.backends.cudnn.benchmark = True
+        self.phase('pytest_cuda', self.pytest_cuda)
+        self.phase(f'eager_{self.archs[0]}', lambda: self.eager(self.archs[0]))
+        self.phase('memory', self.memory)
+        self.phase('extraction', self.extraction)
+        self.phase('compiled_cls', lambda: self.compiled(['cls']))
+        for arch in self.archs[1:]:
+            self.phase(f'eager_{arch}', lambda: self.eager(arch))
+        if not self.quick:  # the dry run compiles once: it checks the plumbing
+            self.phase('compiled_det', lambda: self.compiled(['det']))
+        self.summarise()
+        self.save()
+        print(markdown(self.data))
+
+    def summarise(self):
+        """Ours against the official formulation and timm, per setting: the findings."""
+        rows = [r for r in self.data['timings'] + self.data['compiled'] if 'skipped' not in r]
+        by_key = {}
+        for r in rows:
+            by_key.setdefault((r['arch'], r['shape'], r['format'], r['mode'], r['compiled']),
+                              {})[r['impl']] = r
+        ratios = []
+        for key, impls in by_key.items():
+            if 'ours' not in impls:
+                continue
+            for peer in ('official', 'timm'):
+                if peer in impls:
+                    for what in ('fwd', 'train'):
+                        ratio = impls[peer][f'{what}_ms'] / impls['ours'][f'{what}_ms']
+                        ratios.append(dict(arch=key[0], shape=key[1], format=key[2],
+                                           mode=key[3], compiled=key[4], peer=peer, step=what,
+                                           ours_over_peer=round(ratio, 3)))
+                        if ratio < 0.95 and not self.quick:
+                            self.data['findings'].append(
+                                f'{what} slower than {peer}: {ratio:.2f}x at {key}')
+        self.data['speed_ratios'] = ratios
+
+
+def markdown(data: dict) -> str:
+    m = data['machine']
+    lines = [f"# GPU proof ({data['device']}{', quick dry run' if data['quick'] else ''})", '',
+             f"{m.get('gpu', 'no GPU')}; torch {m['torch']}, CUDA {m.get('cuda')}, "
+             f"cuDNN {m.get('cudnn')}, timm {data['timm']}; CPU {m['cpu']} "
+             f"({m['cpu_capability']}). `{data['command']}`, {data.get('elapsed_s')} s.", '']
+    tests = data['pytest_cuda']
+    lines.append(f"pytest -m cuda: {sum(t['outcome'] == 'passed' for t in tests)} passed, "
+                 f"{sum(t['outcome'] in ('failed', 'error') for t in tests)} failed, "
+                 f"{sum(t['outcome'] == 'skipped' for t in tests)} skipped.")
+    lines += ['', '| arch | input | format | mode | compiled | impl | fwd img/s | '
+              'fwd+bwd img/s |', '|---|---|---|---|---|---|---|---|']
+    for r in data['timings'] + data['compiled']:
+        if 'skipped' in r:
+            continue
+        lines.append(f"| {r['arch']} | {r['input']} | {r['format']} | {r['mode']} | "
+                     f"{'yes' if r['compiled'] else 'no'} | {r['impl']} | "
+                     f"{r['fwd_img_s']:.1f} | {r['train_img_s']:.1f} |")
+    if data['memory']:
+        lines += ['', '| arch | input | mode | with_cp | peak MiB | step ms |', '|---|---|---|---|---|---|']
+        for r in data['memory']:
+            if 'skipped' not in r:
+                peak = 'n/a' if r['peak_mib'] is None else f"{r['peak_mib']:.0f}"
+                lines.append(f"| {r['arch']} | {r['input']} | {r['mode']} | {r['with_cp']} | "
+                             f"{peak} | {r['train_ms']:.1f} |")
+    if data['extraction']:
+        lines += ['', '| extraction amp | images | extract img/s | backbone fwd img/s | ratio |',
+                  '|---|---|---|---|---|']
+        for r in data['extraction']:
+            if 'skipped' not in r:
+                lines.append(f"| {r['amp']} | {r['images']}x{r['size']}^2 | "
+                             f"{r['extract_img_s']:.1f} | {r['backbone_fwd_img_s']:.1f} | "
+                             f"{r['ratio']:.2f} |")
+    lines += ['', 'Findings:' if data['findings'] else 'Findings: none.']
+    lines += [f'- {f}' for f in data['findings']]
+    return '\n'.join(lines) + '\n'
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--out', required=True, help='folder for gpu_proof.json / .md')
+    parser.add_argument('--device', default='cuda')
+    parser.add_argument('--quick', action='store_true',
+                        help='tiny inputs, one compile: the CPU dry run of every field')
+    parser.add_argument('--budget-s', type=float, default=420.0,
+                        help='no new measurement starts after this many seconds')
+    args = parser.parse_args(argv)
+    global DEVICE
+    DEVICE = torch.device(args.device)
+    if DEVICE.type == 'cuda' and not torch.cuda.is_available():
+        raise SystemExit('gpu_proof: no CUDA device here; for the CPU dry run use '
+                         '--device cpu --quick')
+    Proof(args).run()
+
+
+DEVICE = torch.device('cpu')
+
+if __name__ == '__main__':
+    main()
