@@ -2,7 +2,13 @@
 # (tools/setup_env.sh: idempotent, instant once done).
 PY := .venv/bin/python
 
-.PHONY: setup demo demo-seg features test test-quick lint bench
+.PHONY: setup demo demo-seg features test test-avx2 test-quick lint bench
+
+# torch's, oneDNN's and MKL's AVX2 kernels on any x86 CPU: an AVX-512 machine then runs
+# what an AVX2-only CPU runs (tests/test_cpu_isa.py checks that it does).
+AVX2_EMULATION := ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2
+# The tests whose numbers depend on the CPU's kernels: precision, fast path, backbone.
+ISA_TESTS := tests/test_cpu_isa.py tests/test_precision.py tests/test_backbone.py
 
 setup:
 	@./tools/setup_env.sh
@@ -28,8 +34,14 @@ demo-seg: setup
 features: setup
 	$(PY) tools/extract_features.py --demo --out-dir work_dirs/demo_features
 
+# Everything, then the CPU-dependent tests again under the AVX2 emulation, so that both
+# kinds of CPU are covered whichever machine runs it.
 test: setup
 	$(PY) -m pytest -q
+	$(MAKE) --no-print-directory test-avx2
+
+test-avx2: setup
+	$(AVX2_EMULATION) $(PY) -m pytest -q $(ISA_TESTS)
 
 # Unit tests only (no training runs, subprocess tools or distributed runs).
 test-quick: setup

@@ -37,6 +37,9 @@ from torch import nn
 
 from convnext_backbone import ConvNeXtBackbone, OfficialConvNeXt
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import describe, label  # noqa: E402
+
 
 class TimmWithNorms(nn.Module):
     """timm's features_only ConvNeXt plus per-stage LayerNorms, like a detection backbone."""
@@ -246,9 +249,13 @@ def main(argv=None):
                   f"fwd {stats['fwd_ms']:8.1f} ms ({row['fwd_img_s']:7.2f} img/s)  "
                   f"fwd+bwd {stats['train_ms']:8.1f} ms ({row['train_img_s']:7.2f} img/s)  "
                   f"peak {stats['peak_mb']:8.1f} MB", flush=True)
+    machine = describe()
+    print(f'\nCPU: {label(machine)}')
     print_table(rows)
     if args.json:
-        Path(args.json).write_text(json.dumps(dict(device=str(device), rows=rows), indent=1))
+        Path(args.json).write_text(json.dumps(dict(device=str(device), machine=machine,
+                                                   command=' '.join(sys.argv), rows=rows),
+                                              indent=1))
 
 
 def print_table(rows):

@@ -13,14 +13,16 @@ In order of value, each phase writing ``OUT_DIR/gpu_proof.json`` and ``gpu_proof
 it ends (a run cut short keeps what it measured):
 
 1. ``pytest -m cuda`` on ``tests/test_cuda.py``: each test's outcome;
-2. eager timings of ConvNeXt-T (and -B after the compiled throughput input): ours, the official formulation and timm's
-   ``features_only`` model (plus per-stage norms), forward and forward+backward, at
-   128x3x224x224 (the papers' throughput setting) and 2x3x800x1216 (detection), in fp32,
-   TF32, AMP fp16 and AMP bf16, contiguous and channels_last (CUDA events, warm-up, medians);
+2. eager timings of ConvNeXt-T (and -B after the compiled throughput input): ours, the
+   official formulation and timm's ``features_only`` model (plus per-stage norms), forward
+   and forward+backward, at 128x3x224x224 (the papers' throughput setting) and
+   2x3x800x1216 (detection), in fp32, TF32, AMP fp16 and AMP bf16, contiguous and
+   channels_last (CUDA events, warm-up, medians);
 3. peak CUDA memory of a detection-scale training step with and without ``with_cp``;
 4. feature extraction (``tools/extract_features.py``'s ``extract``) against the backbone's
    forward alone, images per second;
-5. ``torch.compile`` of each implementation under AMP bf16, channels_last (compile time,
+5. a profile of the detection input's AMP bf16 steps (ours, official, timm; top kernels);
+6. ``torch.compile`` of each implementation under AMP bf16, channels_last (compile time,
    graph breaks, timings): the throughput input after ConvNeXt-T's eager phases, the
    detection input last.
 
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import math
 import os
@@ -162,7 +165,11 @@ class Proof:
         self.budget = Budget(args.budget_s)
         self.quick = args.quick
         self.shapes = QUICK_SHAPES if self.quick else SHAPES
-        self.archs = QUICK_ARCHS if self.quick else ARCHS
+        self.archs = QUICK_ARCHS if self.quick else tuple(args.archs or ARCHS)
+        self.modes = tuple(args.modes or MODES)
+        self.impls = tuple(args.impls or IMPLS)
+        # The dry run traces (dynamo, AOT autograd, graph breaks) without generating code.
+        self.compile_backend = 'aot_eager' if self.quick else 'inductor'
         self.timm = timm_available()
         self.data = dict(command=' '.join(sys.argv), device=str(DEVICE), quick=self.quick,
                          budget_s=args.budget_s, machine=describe(), timm=self._timm_version(),
@@ -231,11 +238,11 @@ class Proof:
             x0 = torch.randn(n, 3, h, w, device=DEVICE)
             for fmt in FORMATS:
                 x = x0.contiguous(memory_format=torch.channels_last) if fmt == FORMATS[1] else x0
-                for impl in IMPLS:
+                for impl in self.impls:
                     key = dict(arch=arch, shape=shape_name, input=f'{n}x3x{h}x{w}',
                                format=fmt, impl=impl, compiled=False)
                     if impl == 'timm' and (not self.timm or arch in ARCH_SPECS):
-                        for mode in MODES:
+                        for mode in self.modes:
                             self.data['timings'].append(dict(key, mode=mode,
                                                              skipped='timm not importable'
                                                              if not self.timm else 'no timm arch'))
@@ -243,7 +250,7 @@ class Proof:
                     model = build(impl, arch, state).to(DEVICE)
                     if fmt == 'channels_last':
                         model = model.to(memory_format=torch.channels_last)
-                    for mode in MODES:
+                    for mode in self.modes:
                         row = dict(key, mode=mode)
                         if self.budget.left() < 5:
                             row['skipped'] = 'time budget'
@@ -332,8 +339,9 @@ class Proof:
                         workers=workers, amp=amp, dtype='float16', progress=False,
                         log=lambda *_: None)  # first run: warm-up (cudnn, workers)
                 report = extract([str(images)], str(out), arch=arch, device=str(DEVICE),
-                                 batch_size=batch, workers=workers, amp=amp, dtype='float16', progress=False,
-                                 overwrite=True, log=lambda *_: None)
+                                 batch_size=batch, workers=workers, amp=amp,
+                                 dtype='float16', progress=False, overwrite=True,
+                                 log=lambda *_: None)
                 model = ConvNeXtBackbone(arch).to(DEVICE).eval()
                 x = torch.randn(batch, 3, size, size, device=DEVICE)
                 mode = {None: 'fp32', 'bf16': 'amp_bf16', 'fp16': 'amp_fp16'}[amp]
@@ -347,6 +355,55 @@ class Proof:
                 self.data['extraction'].append(row)
                 print(f'extraction {row}', flush=True)
 
+    # profile -----------------------------------------------------------------------------
+    def profile(self):
+        """The kernels behind the slowest comparison seen (detection input, AMP bf16 forward):
+        ours with contiguous and channels_last weights against timm's channels_last."""
+        from torch.profiler import ProfilerActivity
+        from torch.profiler import profile as torch_profile
+        n, h, w = self.shapes['det']
+        arch = self.archs[0]
+        state = backbone(arch).state_dict()
+        cases = [('ours', 'contiguous'), ('ours', 'channels_last'), ('official', 'channels_last'),
+                 ('timm', 'channels_last')]
+        activity = ProfilerActivity.CUDA if DEVICE.type == 'cuda' else ProfilerActivity.CPU
+        self.data['profile'] = []
+        for impl, fmt in cases:
+            if impl == 'timm' and (not self.timm or arch in ARCH_SPECS):
+                continue
+            for what in ('fwd', 'train'):
+                model = build(impl, arch, state).to(DEVICE)
+                x = torch.randn(n, 3, h, w, device=DEVICE)
+                if fmt == 'channels_last':
+                    model = model.to(memory_format=torch.channels_last)
+                    x = x.contiguous(memory_format=torch.channels_last)
+                fn = dict(zip(('fwd', 'train'), steps(model, x, 'amp_bf16')))[what]
+                model.train(what == 'train')
+                for _ in range(2):
+                    fn()
+                sync()
+                with torch_profile(activities=[activity]) as prof:
+                    for _ in range(3):
+                        fn()
+                    sync()
+                events = []
+                for e in prof.key_averages():
+                    us = getattr(e, 'self_device_time_total', None)
+                    if us is None or DEVICE.type == 'cpu':
+                        us = e.self_cpu_time_total
+                    events.append((us / 3, e.count // 3, e.key[:120]))
+                events.sort(reverse=True)
+                top = [dict(us_per_step=round(us, 1), calls=c, kernel=k)
+                       for us, c, k in events[:15]]
+                total = sum(us for us, _, _ in events)
+                self.data['profile'].append(dict(impl=impl, format=fmt, step=what, mode='amp_bf16',
+                                                 input=f'{n}x3x{h}x{w}', arch=arch,
+                                                 total_us=round(total, 1), top=top))
+                print(f'profile {impl} {fmt} {what}: {total / 1000:.1f} ms/step; top: '
+                      + '; '.join(f"{t['kernel'][:60]} {t['us_per_step']:.0f}us"
+                                  for t in top[:6]), flush=True)
+                del model
+
     # 5 -----------------------------------------------------------------------------------
     def compiled(self, shape_names):
         import torch._dynamo
@@ -359,7 +416,7 @@ class Proof:
                 x = torch.randn(n, 3, h, w, device=DEVICE)
                 if fmt == 'channels_last':
                     x = x.contiguous(memory_format=torch.channels_last)
-                for impl in IMPLS:
+                for impl in self.args.compile_impls or self.impls:
                     row = dict(arch=arch, shape=shape_name, input=f'{n}x3x{h}x{w}',
                                format=fmt, impl=impl, compiled=True, mode=mode)
                     if impl == 'timm' and (not self.timm or arch in ARCH_SPECS):
@@ -374,7 +431,8 @@ class Proof:
                     model = build(impl, arch, state).to(DEVICE)
                     if fmt == 'channels_last':
                         model = model.to(memory_format=torch.channels_last)
-                    compiled = torch.compile(model)
+                    compiled = torch.compile(model, backend=self.compile_backend)
+                    row['backend'] = self.compile_backend
                     row.update(measure(compiled, x, mode, *self.reps))
                     row['graph_breaks'] = sum(torch._dynamo.utils.counters['graph_break'].values())
                     self.data['compiled'].append(row)
@@ -392,15 +450,18 @@ class Proof:
         self.reps = (1, 2, 0.0) if self.quick else (2, 5, 0.3)
         if DEVICE.type == 'cuda':
             torch.backends.cudnn.benchmark = True
-        self.phase('pytest_cuda', self.pytest_cuda)
-        self.phase(f'eager_{self.archs[0]}', lambda: self.eager(self.archs[0]))
-        self.phase('memory', self.memory)
-        self.phase('extraction', self.extraction)
-        self.phase('compiled_cls', lambda: self.compiled(['cls']))
-        for arch in self.archs[1:]:
-            self.phase(f'eager_{arch}', lambda: self.eager(arch))
+        phases = [('pytest_cuda', self.pytest_cuda),
+                  (f'eager_{self.archs[0]}', lambda: self.eager(self.archs[0])),
+                  ('memory', self.memory), ('extraction', self.extraction),
+                  ('profile', self.profile),
+                  ('compiled_cls', lambda: self.compiled(['cls']))]
+        phases += [(f'eager_{arch}', functools.partial(self.eager, arch))
+                   for arch in self.archs[1:]]
         if not self.quick:  # the dry run compiles once: it checks the plumbing
-            self.phase('compiled_det', lambda: self.compiled(['det']))
+            phases.append(('compiled_det', lambda: self.compiled(['det'])))
+        for name, fn in phases:
+            if not self.args.phases or name in self.args.phases:
+                self.phase(name, fn)
         self.summarise()
         self.save()
         print(markdown(self.data))
@@ -448,7 +509,8 @@ def markdown(data: dict) -> str:
                      f"{'yes' if r['compiled'] else 'no'} | {r['impl']} | "
                      f"{r['fwd_img_s']:.1f} | {r['train_img_s']:.1f} |")
     if data['memory']:
-        lines += ['', '| arch | input | mode | with_cp | peak MiB | step ms |', '|---|---|---|---|---|---|']
+        lines += ['', '| arch | input | mode | with_cp | peak MiB | step ms |',
+                  '|---|---|---|---|---|---|']
         for r in data['memory']:
             if 'skipped' not in r:
                 peak = 'n/a' if r['peak_mib'] is None else f"{r['peak_mib']:.0f}"
@@ -475,6 +537,12 @@ def main(argv=None):
                         help='tiny inputs, one compile: the CPU dry run of every field')
     parser.add_argument('--budget-s', type=float, default=420.0,
                         help='no new measurement starts after this many seconds')
+    parser.add_argument('--phases', nargs='+', help='run only these phases (names as printed)')
+    parser.add_argument('--archs', nargs='+', help=f'default: {" ".join(ARCHS)}')
+    parser.add_argument('--modes', nargs='+', choices=list(MODES))
+    parser.add_argument('--impls', nargs='+', choices=list(IMPLS))
+    parser.add_argument('--compile-impls', nargs='+', choices=list(IMPLS),
+                        help='implementations to compile (default: --impls)')
     args = parser.parse_args(argv)
     global DEVICE
     DEVICE = torch.device(args.device)

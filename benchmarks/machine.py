@@ -12,6 +12,8 @@ import platform
 
 import torch
 
+from convnext_backbone import cpu
+
 #: The CPU flags that decide which kernels torch and oneDNN run here.
 CPU_FLAGS = ('avx2', 'avx512f', 'avx512_bf16', 'avx512_fp16', 'amx_bf16', 'amx_tile')
 #: Environment variables that limit the instruction set torch and oneDNN use.
@@ -20,12 +22,7 @@ ISA_LIMITS = ('ATEN_CPU_CAPABILITY', 'ONEDNN_MAX_CPU_ISA', 'DNNL_MAX_CPU_ISA')
 
 def cpu_flags() -> dict:
     """The flags of :data:`CPU_FLAGS` as ``/proc/cpuinfo`` lists them (empty off Linux)."""
-    try:
-        with open('/proc/cpuinfo') as f:
-            line = next((ln for ln in f if ln.startswith('flags')), '')
-    except OSError:
-        line = ''
-    present = set(line.split(':', 1)[-1].split())
+    present = cpu.cpu_flags()
     return {flag: flag in present for flag in CPU_FLAGS}
 
 
@@ -42,8 +39,9 @@ def describe() -> dict:
     """The machine, as stored beside every measurement."""
     info = dict(
         cpu=cpu_model(),
-        cpu_capability=torch.backends.cpu.get_cpu_capability(),
+        cpu_capability=cpu.capability(),
         cpu_flags=cpu_flags(),
+        native_bf16=cpu.native_bf16(),
         isa_limits={k: os.environ[k] for k in ISA_LIMITS if k in os.environ},
         threads=torch.get_num_threads(),
         torch=torch.__version__,
@@ -58,8 +56,7 @@ def describe() -> dict:
 
 def label(info: dict) -> str:
     """One line naming the CPU for tables: model, capability, bf16, ISA limits."""
-    flags = info['cpu_flags']
-    bf16 = 'native bf16' if flags.get('avx512_bf16') or flags.get('amx_bf16') else 'no native bf16'
+    bf16 = 'native bf16' if info['native_bf16'] else 'no native bf16'
     limits = ', '.join(f'{k}={v}' for k, v in info['isa_limits'].items())
     text = f"{info['cpu']} ({info['cpu_capability']}, {bf16}, {info['threads']} threads"
     return text + (f'; emulated: {limits})' if limits else ')')

@@ -207,17 +207,9 @@ def prepare_cpu_distributed(cfg: Config) -> None:
 
 
 def native_bf16_cpu() -> bool:
-    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX on x86, BF16 on Arm).
-
-    Elsewhere oneDNN emulates bf16 and autocast runs slower than fp32. torch has no public
-    query for this, so read the CPU flags (Linux); unknown counts as no.
-    """
-    try:
-        with open('/proc/cpuinfo') as f:
-            flags = set(f.read().split())
-    except OSError:
-        return False
-    return bool(flags & {'avx512_bf16', 'amx_bf16', 'bf16'})
+    """Whether bf16 autocast is worth it on this CPU (see ``convnext_backbone.cpu``)."""
+    from convnext_backbone.cpu import native_bf16
+    return native_bf16()
 
 
 def layer_decay_problem(cfg: Config) -> Optional[str]:

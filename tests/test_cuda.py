@@ -7,57 +7,32 @@ neck, torch.compile, and feature extraction (pinned batches, autocast, fp16 stor
 """
 import pytest
 import torch
+from test_precision import MODES, make_models, pooled_errors
 
-from convnext_backbone import ConvNeXtBackbone, OfficialConvNeXt
+from convnext_backbone import ConvNeXtBackbone
 from convnext_backbone.models import fast_ops
 
 pytestmark = [pytest.mark.cuda,
               pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA device')]
 
 ARCH = dict(depths=[1, 1, 2, 1], dims=[16, 32, 64, 128])
+CASES = [(False, 'init'), (False, 'trained'), (True, 'grn')]
 
 
-def pair(v2=False):
-    torch.manual_seed(0)
-    ours = ConvNeXtBackbone(dict(ARCH, v2=v2), layer_scale_init_value=0.0 if v2 else 1e-6)
-    official = OfficialConvNeXt(ours.depths, ours.dims, layer_scale=0.0 if v2 else 1.0,
-                                use_grn=v2)
-    official.load_state_dict(ours.state_dict())
-    return ours.cuda(), official.cuda()
-
-
-def outputs_and_grads(model, x, projections, dtype):
-    model.train().zero_grad()
-    with torch.autocast('cuda', dtype=dtype, enabled=dtype != torch.float32):
-        outs = model(x)
-        loss = sum((o.float() * p).sum() for o, p in zip(outs, projections))
-    (loss * 64).backward()
-    return ([o.detach().float() for o in outs],
-            {n: p.grad.float() / 64 for n, p in model.named_parameters() if p.grad is not None})
-
-
-def rel(a, b):
-    return ((a - b).norm() / b.norm().clamp_min(1e-30)).item()
-
-
-@pytest.mark.parametrize('memory_format', [torch.contiguous_format, torch.channels_last])
-@pytest.mark.parametrize('dtype', [torch.float32, torch.float16, torch.bfloat16])
-@pytest.mark.parametrize('v2', [False, True])
-def test_cuda_matches_the_official_formulation(v2, dtype, memory_format):
-    ours, official = pair(v2)
+@pytest.mark.parametrize('memory_format', [torch.contiguous_format, torch.channels_last],
+                         ids=['contiguous', 'channels_last'])
+@pytest.mark.parametrize('mode', ['fp32'] + MODES)
+@pytest.mark.parametrize('v2,gammas', CASES, ids=['v1-gamma1e-6', 'v1-trained-gammas', 'v2'])
+def test_cuda_matches_the_official_formulation(v2, gammas, mode, memory_format):
+    """The precision tests' bound on the GPU, pooled over the same inputs (TF32 off)."""
     torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
-    x = torch.randn(2, 3, 128, 128, device='cuda').contiguous(memory_format=memory_format)
-    with torch.no_grad():
-        projections = [torch.randn_like(o) for o in official(x)]
-    ref_outs, ref_grads = outputs_and_grads(official, x, projections, torch.float32)
-    off_outs, off_grads = outputs_and_grads(official, x, projections, dtype)
+    ours, official = make_models(v2, gammas)
     fast_ops.KERNEL_CALLS.clear()
-    our_outs, our_grads = outputs_and_grads(ours, x, projections, dtype)
+    errors = pooled_errors(ours, official, mode, device='cuda', memory_format=memory_format)
     assert sum(fast_ops.KERNEL_CALLS.values()) == 0  # no CPU-only kernel on CUDA
-    pairs = list(zip(our_outs, off_outs, ref_outs))
-    pairs += [(our_grads[n], off_grads[n], ref_grads[n]) for n in ref_grads]
-    for mine, theirs, truth in pairs:
-        assert rel(mine, truth) <= 1.5 * rel(theirs, truth) + 1e-3
+    failures = [f'{name}: ours {mine:.2e}, official {theirs:.2e}'
+                for name, (mine, theirs) in errors.items() if mine > 1.5 * theirs + 1e-3]
+    assert not failures, '\n'.join(failures)
 
 
 class LateralNeck(torch.nn.Module):

@@ -18,6 +18,8 @@ from convnext_backbone.models import fast_ops
 ARCH = dict(depths=[1, 1, 2, 1], dims=[16, 32, 64, 128])
 LOSS_SCALE = 64.0  # as a dynamic loss scaler would multiply the fp16 loss
 MODES = ['autocast-fp16', 'autocast-bf16', 'half', 'bfloat16']
+#: Independent inputs whose errors are pooled (see ``pooled_errors``).
+INPUT_SEEDS = tuple(range(1, 9))
 
 
 def make_models(v2, gammas, cpu_kernels=True):
@@ -47,7 +49,7 @@ def run(model, mode, x, projections):
         model, x = model.bfloat16(), x.bfloat16()
     elif mode.startswith('autocast'):
         dtype = torch.float16 if mode.endswith('fp16') else torch.bfloat16
-        context = torch.autocast('cpu', dtype=dtype)
+        context = torch.autocast(x.device.type, dtype=dtype)
     with context:
         outs = model(x)
         loss = sum((o.float() * p).sum() for o, p in zip(outs, projections))
@@ -61,6 +63,41 @@ def relative_error(a, b):
     return ((a - b).norm() / b.norm().clamp_min(1e-30)).item()
 
 
+def pooled_errors(ours, official, mode, seeds=INPUT_SEEDS, device='cpu',
+                  memory_format=torch.contiguous_format):
+    """Each output's and gradient's relative error against the fp32 official formulation,
+    ours and the official formulation's in ``mode``, pooled over independent inputs.
+
+    One input gives each bias gradient as a single sum over every pixel: a 16-element
+    vector's error is one random draw that a CPU's bf16 kernels can make 3x smaller or
+    larger for either model. Pooled over inputs (root of the summed squared errors over
+    the root of the summed squared truths) the error measures the formulation, not the draw.
+    The inputs come from the CPU generator, so every device sees the same ones.
+    """
+    ours, official = ours.to(device), official.to(device)
+    sums = {}
+    for seed in seeds:
+        torch.manual_seed(seed)
+        x = torch.randn(2, 3, 128, 128)
+        with torch.no_grad():
+            projections = [torch.randn(o.shape).to(device) for o in official.cpu()(x)]
+        official.to(device)
+        x = x.to(device).contiguous(memory_format=memory_format)
+        ref_outs, ref_grads = run(official, 'fp32', x, projections)
+        off_outs, off_grads = run(official, mode, x, projections)
+        our_outs, our_grads = run(ours, mode, x, projections)
+        assert our_grads.keys() == ref_grads.keys()
+        triples = [(f'output {i}', our_outs[i], off_outs[i], ref_outs[i]) for i in range(4)]
+        triples += [(n, our_grads[n], off_grads[n], ref_grads[n]) for n in ref_grads]
+        for name, mine, theirs, truth in triples:
+            acc = sums.setdefault(name, [0.0, 0.0, 0.0])
+            acc[0] += (mine - truth).double().pow(2).sum().item()
+            acc[1] += (theirs - truth).double().pow(2).sum().item()
+            acc[2] += truth.double().pow(2).sum().item()
+    return {name: ((a / max(t, 1e-60)) ** 0.5, (b / max(t, 1e-60)) ** 0.5)
+            for name, (a, b, t) in sums.items()}
+
+
 @pytest.mark.parametrize('cpu_kernels', [True, False], ids=['fast', 'portable'])
 @pytest.mark.parametrize('mode', MODES)
 @pytest.mark.parametrize('v2,gammas', [(False, 'init'), (False, 'trained'), (True, 'grn')],
@@ -68,21 +105,9 @@ def relative_error(a, b):
 def test_reduced_precision_stays_within_the_official_formulations_error(
         v2, gammas, mode, cpu_kernels):
     ours, official = make_models(v2, gammas, cpu_kernels)
-    torch.manual_seed(1)
-    x = torch.randn(2, 3, 128, 128)
-    with torch.no_grad():
-        projections = [torch.randn(o.shape) for o in official(x)]
-    ref_outs, ref_grads = run(official, 'fp32', x, projections)
-    off_outs, off_grads = run(official, mode, x, projections)
-    our_outs, our_grads = run(ours, mode, x, projections)
-    assert our_grads.keys() == ref_grads.keys()
-    failures = []
-    pairs = [(f'output {i}', our_outs[i], off_outs[i], ref_outs[i]) for i in range(4)]
-    pairs += [(name, our_grads[name], off_grads[name], ref_grads[name]) for name in ref_grads]
-    for name, mine, theirs, truth in pairs:
-        ours_err, official_err = relative_error(mine, truth), relative_error(theirs, truth)
-        if ours_err > 1.5 * official_err + 1e-3:
-            failures.append(f'{name}: ours {ours_err:.2e}, official {official_err:.2e}')
+    failures = [f'{name}: ours {mine:.2e}, official {theirs:.2e}'
+                for name, (mine, theirs) in pooled_errors(ours, official, mode).items()
+                if mine > 1.5 * theirs + 1e-3]
     assert not failures, '\n'.join(failures)
 
 

@@ -153,13 +153,18 @@ class ConvNeXtBlock(nn.Module):
             # The official order on the NHWC view: Linear in the compute precision, then
             # bias and gamma in fp32 (a bias gradient summed over every pixel in bf16 loses
             # 3x the accuracy); under autocast the residual sum is fp32, as officially.
-            out = F.linear(y.permute(0, 2, 3, 1), weight).float() + bias.float()
-            out = (self.gamma.float() * out).permute(0, 3, 1, 2)
+            # Two fp32 passes: the bias add promotes the Linear's output to fp32, addcmul
+            # scales and adds the residual.
+            out = torch.add(F.linear(y.permute(0, 2, 3, 1), weight), bias.float())
+            out = out.permute(0, 3, 1, 2)
+            gamma = self.gamma.float()[:, None, None]
             if drop:
-                out = drop_path(out, self.drop_path_rate, True)
+                out = drop_path(gamma * out, self.drop_path_rate, True)
+                gamma = gamma.new_ones(())
             if torch.is_autocast_enabled(x.device.type):
-                return x + out
-            return (x.float() + out).to(x.dtype)  # a half-precision module stays in its dtype
+                return torch.addcmul(x, out, gamma)
+            # a half-precision module stays in its dtype
+            return torch.addcmul(x.float(), out, gamma).to(x.dtype)
         if self.gamma is not None:  # fp32 on CPU: layer scale folded, no pass over y
             weight, bias = weight * self.gamma[:, None], bias * self.gamma
         if drop:
