@@ -524,6 +524,20 @@ def markdown(data: dict) -> str:
                 lines.append(f"| {r['amp']} | {r['images']}x{r['size']}^2 | "
                              f"{r['extract_img_s']:.1f} | {r['backbone_fwd_img_s']:.1f} | "
                              f"{r['ratio']:.2f} |")
+    ratios = {}
+    for r in data.get('speed_ratios', []):
+        key = (r['arch'], r['shape'], r['format'], r['mode'], r['compiled'])
+        ratios.setdefault(key, {})[(r['peer'], r['step'])] = r['ours_over_peer']
+    if ratios:
+        lines += ['', 'Ours over each peer (time ratio: >1 means ours is faster):', '',
+                  '| arch | input | format | mode | compiled | fwd vs official | fwd+bwd vs '
+                  'official | fwd vs timm | fwd+bwd vs timm |',
+                  '|---|---|---|---|---|---|---|---|---|']
+        for (arch, shape, fmt, mode, compiled), r in ratios.items():
+            cells = [f"{r[k]:.2f}" if k in r else '-' for k in (
+                ('official', 'fwd'), ('official', 'train'), ('timm', 'fwd'), ('timm', 'train'))]
+            lines.append(f"| {arch} | {shape} | {fmt} | {mode} | {'yes' if compiled else 'no'} | "
+                         + ' | '.join(cells) + ' |')
     lines += ['', 'Findings:' if data['findings'] else 'Findings: none.']
     lines += [f'- {f}' for f in data['findings']]
     return '\n'.join(lines) + '\n'
@@ -531,7 +545,9 @@ def markdown(data: dict) -> str:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--out', required=True, help='folder for gpu_proof.json / .md')
+    parser.add_argument('--out', help='folder for gpu_proof.json / .md')
+    parser.add_argument('--table', metavar='JSON',
+                        help='print the markdown tables of a saved gpu_proof.json and exit')
     parser.add_argument('--device', default='cuda')
     parser.add_argument('--quick', action='store_true',
                         help='tiny inputs, one compile: the CPU dry run of every field')
@@ -544,6 +560,11 @@ def main(argv=None):
     parser.add_argument('--compile-impls', nargs='+', choices=list(IMPLS),
                         help='implementations to compile (default: --impls)')
     args = parser.parse_args(argv)
+    if args.table:
+        print(markdown(json.loads(Path(args.table).read_text())), end='')
+        return
+    if not args.out:
+        parser.error('--out is required')
     global DEVICE
     DEVICE = torch.device(args.device)
     if DEVICE.type == 'cuda' and not torch.cuda.is_available():

@@ -30,8 +30,8 @@ from torch import Tensor, nn
 from ..archs import NUM_STAGES, arch_eps, resolve_arch
 from ..checkpoint import PRETRAINED_KEYS, load_pretrained
 from .fast_ops import (
+    cpu_kernels_apply,
     depthwise_conv,
-    exact_fp32_cpu,
     pointwise_conv,
     pointwise_conv_add,
     pointwise_conv_gelu,
@@ -149,7 +149,7 @@ class ConvNeXtBlock(nn.Module):
             y = self.grn(y.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
         weight, bias = self.pwconv2.weight, self.pwconv2.bias
         drop = self.training and self.drop_path_rate > 0
-        if self.gamma is not None and not (fast and exact_fp32_cpu(y, weight)):
+        if self.gamma is not None and not cpu_kernels_apply(y, weight, fast):
             # The official order on the NHWC view: Linear in the compute precision, then
             # bias and gamma in fp32 (a bias gradient summed over every pixel in bf16 loses
             # 3x the accuracy); under autocast the residual sum is fp32, as officially.
