@@ -181,7 +181,7 @@ def fusion_works() -> bool:
         return False
     generator = torch.Generator().manual_seed(0)
     try:
-        with torch.no_grad():
+        with torch.no_grad(), torch.autocast('cpu', enabled=False):
             for size in (1, 5):
                 x, residual = (torch.randn(2, c, size, size, generator=generator)
                                .contiguous(memory_format=torch.channels_last)
