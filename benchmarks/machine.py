@@ -17,7 +17,8 @@ from convnext_backbone import cpu
 #: The CPU flags that decide which kernels torch and oneDNN run here.
 CPU_FLAGS = ('avx2', 'avx512f', 'avx512_bf16', 'avx512_fp16', 'amx_bf16', 'amx_tile')
 #: Environment variables that limit the instruction set torch and oneDNN use.
-ISA_LIMITS = ('ATEN_CPU_CAPABILITY', 'ONEDNN_MAX_CPU_ISA', 'DNNL_MAX_CPU_ISA')
+ISA_LIMITS = ('ATEN_CPU_CAPABILITY', 'ONEDNN_MAX_CPU_ISA', 'DNNL_MAX_CPU_ISA',
+              'MKL_ENABLE_INSTRUCTIONS')
 
 
 def cpu_flags() -> dict:

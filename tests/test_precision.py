@@ -112,15 +112,31 @@ def test_reduced_precision_stays_within_the_official_formulations_error(
     assert not failures, '\n'.join(failures)
 
 
-def test_layer_scale_is_not_folded_under_autocast():
-    # The bug this guards: gamma = 1e-6 folded into pwconv2's weight underflows in fp16.
+@pytest.mark.parametrize('mode', ['autocast-fp16', 'half'])
+def test_layer_scale_is_not_folded_under_autocast(mode):
+    """Each block's residual branch against the official block's, in fp16.
+
+    The bug this guards: gamma = 1e-6 folded into pwconv2's weight underflows in fp16 and
+    the branch collapses. The input is scaled to 1e-6 (LayerNorm undoes the scale) so that
+    the branch, about gamma in size, is not lost in ``block(x) - x``.
+    """
     ours, official = make_models(False, 'init')
-    x = torch.randn(1, 3, 64, 64)
+    x = 1e-6 * torch.randn(1, ARCH['dims'][0], 32, 32)
     fast_ops.KERNEL_CALLS.clear()
-    with torch.autocast('cpu', dtype=torch.float16):
-        outs = ours(x)
-    assert sum(fast_ops.KERNEL_CALLS.values()) == 0  # no CPU-only kernel under autocast
-    assert all(o.dtype == torch.float32 for o in outs)  # the residual stream is fp32, as officially
+    for mine, theirs in zip(ours.stages[0], official.stages[0]):
+        with torch.no_grad():
+            truth = theirs(x) - x  # fp32
+            if mode == 'half':
+                branch = copy.deepcopy(mine).half()(x.half()).float() - x.half().float()
+                official_branch = (copy.deepcopy(theirs).half()(x.half()).float()
+                                   - x.half().float())
+            else:
+                with torch.autocast('cpu', dtype=torch.float16):
+                    branch, official_branch = mine(x).float() - x, theirs(x).float() - x
+        assert branch.abs().max() > 0.1 * truth.abs().max()
+        assert (relative_error(branch, truth)
+                <= 1.5 * relative_error(official_branch, truth) + 1e-3)
+    assert sum(fast_ops.KERNEL_CALLS.values()) == 0  # no CPU-only kernel in fp16
 
 
 @pytest.mark.parametrize('mode', ['autocast-bf16', 'bfloat16', 'autocast-fp16', 'half'])

@@ -56,11 +56,18 @@ def test_v2_recipe_values_are_the_metafiles(name):
                                           stride=(341, 341))
 
 
+#: Layer-decay depth of each V2 size, written out: 3 + ceil(stage-2 blocks / 3), the
+#: official grouping, from the V2 paper's depths (A/F/P 2-2-6-2, N 2-2-8-2, T 3-3-9-3,
+#: B/L/H 3-3-27-3).
+V2_NUM_LAYERS = {'v2-atto': 5, 'v2-femto': 5, 'v2-pico': 5, 'v2-nano': 6, 'v2-tiny': 6,
+                 'v2-base': 12, 'v2-large': 12, 'v2-huge': 12}
+
+
 @pytest.mark.parametrize('name', DET + SEG)
 def test_v2_layer_decay_follows_the_real_depths(name):
     cfg = load(name)
-    depths = ARCH_SETTINGS[cfg.model.backbone.arch][0]
-    num_layers = infer_num_layers(list(depths))
+    num_layers = V2_NUM_LAYERS[cfg.model.backbone.arch]
+    assert infer_num_layers(list(ARCH_SETTINGS[cfg.model.backbone.arch][0])) == num_layers
     paramwise = cfg.optim_wrapper.paramwise_cfg
     # the documented ids (convnext_backbone/engine/layer_decay.py): every layer id 0..L+1,
     # or, stage-wise, downsampling 0, stage i -> i + 1, the rest L + 1
