@@ -215,11 +215,16 @@ def test_outputs_are_contiguous_nchw_for_mmcv_ops():
     with torch.no_grad():
         outs = model(torch.randn(1, 3, 64, 64))
     assert all(o.is_contiguous() for o in outs)
-    rois = torch.tensor([[0, 1.0, 1.0, 10.0, 12.0]])
-    aligned = roi_align(outs[0], rois, (4, 4), 1.0, 0, 'avg', True)
-    reference = roi_align(outs[0].clone(memory_format=torch.contiguous_format), rois,
-                          (4, 4), 1.0, 0, 'avg', True)
-    torch.testing.assert_close(aligned, reference)
+    # A pixel-aligned RoI: with aligned=True, one sample per 2x2 bin lands exactly on the
+    # pixels (1, 1), (1, 3), (3, 1) and (3, 3), so the result is known without mmcv.
+    rois = torch.tensor([[0, 0.5, 0.5, 4.5, 4.5]])
+    expected = outs[0][0][:, [1, 3]][:, :, [1, 3]]
+    torch.testing.assert_close(roi_align(outs[0], rois, (2, 2), 1.0, 1, 'avg', True)[0],
+                               expected)
+    # What the contiguous outputs protect against: the same map channels-last reads wrong.
+    wrong = roi_align(outs[0].contiguous(memory_format=torch.channels_last), rois, (2, 2),
+                      1.0, 1, 'avg', True)[0]
+    assert (wrong - expected).abs().max() > 0.1
 
 
 def _textbook(model):

@@ -32,6 +32,7 @@ class BackboneWithLoss(BaseModel):
 
 def _steps(world_size, out_indices):
     model = MMDistributedDataParallel(module=BackboneWithLoss(out_indices))
+    start = {n: p.detach().clone() for n, p in model.module.named_parameters()}
     optim = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.01))
     for step in range(3):
         torch.manual_seed(100 * dist.get_rank() + step)  # different data on each rank
@@ -41,6 +42,9 @@ def _steps(world_size, out_indices):
         gathered = [torch.empty_like(param) for _ in range(world_size)]
         dist.all_gather(gathered, param.detach())
         assert torch.equal(gathered[0], gathered[1])
+    # ... and they trained: every parameter an output depends on moved, the rest did not.
+    for name, param in model.module.named_parameters():
+        assert torch.equal(param, start[name]) != param.requires_grad, name
 
 
 def _train(rank, world_size, port, out_indices):

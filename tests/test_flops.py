@@ -1,5 +1,6 @@
 """FLOPs and parameters against the published ones (configs/metafile.yml): the backbones at
 224x224 (V1 and V2) and the whole detectors and segmentors at their published input."""
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -23,11 +24,20 @@ def test_gflops_match_published_within_3_percent(arch):
 
 @pytest.mark.e2e
 def test_config_flops_cli():
-    result = subprocess.run([sys.executable, 'tools/get_flops.py',
-                             'configs/maskrcnn_convnext_t.py', '--shape', '320', '320'],
-                            capture_output=True, text=True, cwd=ROOT)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert 'GFLOPs' in result.stdout and '(backbone + neck)' in result.stdout
+    def run(side):
+        result = subprocess.run([sys.executable, 'tools/get_flops.py',
+                                 'configs/maskrcnn_convnext_t.py', '--shape', str(side),
+                                 str(side)], capture_output=True, text=True, cwd=ROOT)
+        assert result.returncode == 0, result.stderr[-2000:]
+        line = result.stdout.strip().splitlines()[-1]
+        assert '(backbone + neck)' in line, line
+        match = re.search(r'([\d.]+) GFLOPs .* ([\d.]+) M parameters', line)
+        return float(match.group(1)), float(match.group(2))
+    small, large = run(320), run(640)
+    # Every layer's map has 4x the pixels at twice the side (both sides divisible by 32).
+    assert large[0] == pytest.approx(4 * small[0], rel=2e-3)
+    # The whole detector's parameters: the official README's Mask R-CNN ConvNeXt-T, 48 M.
+    assert small[1] == large[1] == pytest.approx(48.0, abs=0.5)
 
 
 WHOLE_MODELS = [m for task in ('det', 'seg') for m in model_zoo.with_config(task)
