@@ -1,4 +1,5 @@
 """Loading every published layout; refusing wrong, broken and unsafe files; conversion."""
+import logging
 import pickle
 import subprocess
 import sys
@@ -46,7 +47,9 @@ def test_every_layout_reproduces_reference_outputs(version, layout):
 @pytest.mark.parametrize('version,layout', CASES)
 def test_load_report(version, layout, caplog):
     model = ConvNeXtBackbone(arch=fixture_arch(version))
-    report = load_pretrained(model, fixture_dir(version) / f'{layout}.pth')
+    with caplog.at_level(logging.INFO, logger=__name__):
+        report = load_pretrained(model, fixture_dir(version) / f'{layout}.pth',
+                                 logger=logging.getLogger(__name__))
     assert report.layout == layout.replace('_', '-')
     assert len(report.loaded) + len(report.missing) == len(model.state_dict())
     if layout == 'official_detection':
@@ -56,6 +59,7 @@ def test_load_report(version, layout, caplog):
             f'norm{i}.{p}' for i in range(4) for p in ('weight', 'bias'))
         assert report.ignored  # the classification head / final norm
     assert 'kept at their' in report.summary() or not report.missing
+    assert report.summary() in caplog.text  # the loader logs what it did
 
 
 def test_plain_state_dict_and_module_prefix(tmp_path):
@@ -244,7 +248,10 @@ def test_newer_layouts_reproduce_their_reference_outputs(version, entry, caplog)
         wants = [layer_norm_2d(o) for o in ref['stage_outputs']]
     for out, want in zip(outs, wants):
         torch.testing.assert_close(out, want, atol=1e-4, rtol=0)
-    report = load_pretrained(ConvNeXtBackbone(arch=fixture_arch(version)), path)
+    with caplog.at_level(logging.INFO, logger=__name__):
+        report = load_pretrained(ConvNeXtBackbone(arch=fixture_arch(version)), path,
+                                 logger=logging.getLogger(__name__))
+    assert report.summary() in caplog.text  # the loader logs what it did
     assert report.layout == EXTRA_LAYOUT[entry['file']]
     ignored = set(report.ignored)
     if entry['file'] == 'openclip.pth':  # text tower and projection: ignored and reported

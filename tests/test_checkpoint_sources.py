@@ -180,10 +180,11 @@ def test_hash_suffix_in_the_file_name_is_checked(tmp_path, monkeypatch):
     assert not os.path.exists(cache_path(f'{server.url}/convnext-deadbeef.pth'))
 
 
-def _fetch(url, torch_home, results):
+def _fetch(url, torch_home, results, barrier):
     import os
     os.environ['TORCH_HOME'] = torch_home
     from convnext_backbone.checkpoint import read_checkpoint as read
+    barrier.wait(60)  # every process imported; all ask at once, inside the slow download
     results.put(float(read(url)['w'].sum()))
 
 
@@ -191,9 +192,9 @@ def test_processes_on_one_machine_download_once(tmp_path):
     body = file_bytes(tmp_path, {'w': torch.ones(4)})
     server = _Server({'/big.pth': body}, delay=1.0)  # slow: the processes overlap
     ctx = multiprocessing.get_context('spawn')
-    results = ctx.Queue()
+    results, barrier = ctx.Queue(), ctx.Barrier(3)
     procs = [ctx.Process(target=_fetch, args=(f'{server.url}/big.pth',
-                                              str(tmp_path / 'hub'), results))
+                                              str(tmp_path / 'hub'), results, barrier))
              for _ in range(3)]
     try:
         for p in procs:
