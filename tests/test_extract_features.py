@@ -82,10 +82,23 @@ def test_pooled_vectors_are_the_mean_of_the_maps(image_folder, tmp_path):
 def test_glob_size_and_visualization(image_folder, tmp_path):
     out = tmp_path / 'vis'
     report, _ = run([str(image_folder / '*.png')], str(out),
-                    dict(size=(64, 64), visualize=True))
-    assert len(report['written']) == 3
+                    dict(size=(96, 64), visualize=True))  # (H, W): the sources are 64x96
+    assert sorted(Path(p).name for p in report['written']) == ['a.npz', 'gray.npz',
+                                                                'rgba.npz']
+    for path in report['written']:  # every image at the fixed size, whatever its own
+        with np.load(path) as data:
+            assert tuple(data['image_size']) == (96, 64)
+            assert [data[f'stage{i}'].shape[1:] for i in range(4)] == [
+                (24, 16), (12, 8), (6, 4), (3, 2)]
+    with np.load(out / 'a.npz') as data:  # resized, then the same model's features
+        np.testing.assert_allclose(data['stage0'],
+                                   reference_features(image_folder / 'a.png',
+                                                      size=(96, 64))[0], atol=1e-4)
     with Image.open(out / 'a_features.png') as picture:
         assert picture.size[0] > picture.size[1] > 100
+        colours = picture.convert('RGB').getcolors(maxcolors=1 << 20)
+        # the noise input and four energy maps, not a blank figure (which has one colour)
+        assert colours is not None and len(colours) > 1000
 
 
 @pytest.mark.e2e
