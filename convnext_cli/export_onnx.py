@@ -38,6 +38,9 @@ def check(model: ConvNeXtBackbone, path: str, shapes=CHECK_SHAPES) -> float:
         with torch.no_grad():
             expected = [o.numpy() for o in model(x)]
         got = session.run(None, {'input': x.numpy()})
+        if len(got) != len(expected):
+            raise SystemExit(f'{path} gives {len(got)} outputs, the backbone {len(expected)} '
+                             f'(out_indices {list(model.out_indices)}): re-export it.')
         for e, g in zip(expected, got):
             if e.shape != g.shape:
                 raise SystemExit(f'shape mismatch at input {shape}: {g.shape} vs {e.shape}')

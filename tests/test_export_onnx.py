@@ -102,3 +102,39 @@ def test_grn_of_the_exported_graph_stays_finite_in_fp16_at_800x800(tmp_path):
     with np.errstate(over='ignore'):  # the overflow this test expects
         replayed = _reduce_l2_replayed_in_fp16(official, official_path, x)
     assert not all(np.isfinite(fp16).all() for fp16, _ in replayed)
+
+
+def test_check_refuses_an_export_with_fewer_outputs(tmp_path):
+    """A stale export (stage 3 missing) must not pass because zip stops early."""
+    torch.manual_seed(0)
+    arch = dict(depths=[1, 1, 1, 1], dims=[8, 16, 24, 32])
+    three = ConvNeXtBackbone(arch, out_indices=(0, 1, 2)).eval()
+    path = str(tmp_path / 'three.onnx')
+    export(three, path, example_hw=(64, 64))
+    four = ConvNeXtBackbone(arch).eval()
+    four.load_state_dict(three.state_dict())
+    with pytest.raises(SystemExit, match='gives 3 outputs, the backbone 4'):
+        check(four, path, shapes=((1, 3, 64, 64),))
+
+
+def test_exported_v1_graph_keeps_layer_scale_unfolded(tmp_path):
+    """Folded, ``pwconv2.weight * gamma`` (gamma 1e-6) would underflow in a runtime that
+    casts weights to fp16; the export must carry the weights and gamma as they are."""
+    import onnx
+    from onnx import numpy_helper
+    torch.manual_seed(0)
+    model = ConvNeXtBackbone(dict(depths=[1, 1, 1, 1], dims=[8, 16, 24, 32])).eval()
+    path = str(tmp_path / 'v1.onnx')
+    export(model, path, example_hw=(64, 64))
+    stored = [numpy_helper.to_array(t) for t in onnx.load(path).graph.initializer]
+
+    def stored_somewhere(tensor):
+        value = tensor.detach().numpy()
+        return any(s.size == value.size and (np.array_equal(s.reshape(value.shape), value)
+                                             or np.array_equal(s.T.reshape(value.shape), value))
+                   for s in stored if s.ndim == value.ndim or s.size == value.size)
+    for stage in model.stages:
+        for block in stage:
+            assert float(block.gamma.max()) == pytest.approx(1e-6)
+            assert stored_somewhere(block.pwconv2.weight)  # unfolded
+            assert stored_somewhere(block.gamma)
