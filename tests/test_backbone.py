@@ -323,13 +323,23 @@ def test_torch_compile_has_no_graph_breaks(training):
     x = torch.randn(1, 3, 64, 64)
     explanation = torch._dynamo.explain(model)(x)
     assert explanation.graph_break_count == 0, explanation.break_reasons
+    model.drop_path_rate = 0.0
+    for block in (b for stage in model.stages for b in stage):
+        block.drop_path_rate = 0.0  # deterministic: compiled and eager see the same network
     compiled = torch.compile(model, backend='aot_eager', fullgraph=True)
-    outs = compiled(x)
-    if training:
-        sum(o.sum() for o in outs).backward()
-        assert model.stages[0][0].dwconv.weight.grad is not None
-    else:
-        torch.testing.assert_close(outs[-1], model(x)[-1], atol=1e-5, rtol=1e-5)
+    projections = [torch.randn(o.shape) for o in model(x)]
+    grads = []
+    for run in (compiled, model):  # the compiled graph's gradients against eager autograd
+        model.zero_grad()
+        outs = run(x)
+        if not training:
+            grads.append([o.detach() for o in outs])
+            continue
+        sum((o * p).sum() for o, p in zip(outs, projections)).backward()
+        grads.append([p.grad.clone() for p in model.parameters() if p.grad is not None])
+    assert len(grads[0]) == len(grads[1]) > 0
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
 
 
 # bf16 autocast keeps 8 mantissa bits; on unit-variance normed features that is a few
