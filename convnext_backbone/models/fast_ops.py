@@ -147,6 +147,11 @@ def depthwise_conv(x: Tensor, weight: Tensor, bias: Tensor, enabled: bool = True
             enabled and torch.is_grad_enabled() and bf16_cpu(x, weight) and eager()):
         KERNEL_CALLS['depthwise_backward'] += 1
         return _DepthwiseConv.apply(x, weight, bias)
+    if (enabled and torch.is_grad_enabled() and torch.compiler.is_compiling()
+            and x.device.type == 'cpu' and (exact_fp32_cpu(x, weight) or bf16_cpu(x, weight))):
+        # compiled training on the CPU: dynamo traces the hand-written backward into the
+        # graph (ATen's channels-last depthwise weight gradient is the slow part there too)
+        return _DepthwiseConv.apply(x, weight, bias)
     return F.conv2d(x, weight, bias, padding=weight.shape[-1] // 2, groups=x.shape[1])
 
 
