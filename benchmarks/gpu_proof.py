@@ -49,10 +49,11 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / 'benchmarks')]
 
-from backbone_speed import TimmWithNorms, timm_available  # noqa: E402
+import backbone_speed  # noqa: E402
+from backbone_speed import timm_available  # noqa: E402
 from machine import describe  # noqa: E402
 
-from convnext_backbone import ConvNeXtBackbone, OfficialConvNeXt  # noqa: E402
+from convnext_backbone import ConvNeXtBackbone  # noqa: E402
 from convnext_backbone.models import fast_ops  # noqa: E402
 
 #: Numeric modes: (autocast dtype or None, TF32 allowed).
@@ -89,20 +90,11 @@ def backbone(arch: str, **kwargs) -> ConvNeXtBackbone:
 
 
 def build(impl: str, arch: str, state: dict, with_cp: bool = False) -> torch.nn.Module:
-    ours = backbone(arch, with_cp=with_cp)
-    ours.load_state_dict(state)
-    if impl == 'ours':
-        return ours
-    if impl == 'official':
-        model = OfficialConvNeXt(ours.depths, ours.dims, layer_scale=1.0, use_grn=ours.use_grn)
-        model.load_state_dict(state)
-        return model
-    return TimmWithNorms(arch, ours.dims)
+    return backbone_speed.build(impl, ARCH_SPECS.get(arch, arch), with_cp, state)
 
 
 def sync():
-    if DEVICE.type == 'cuda':
-        torch.cuda.synchronize()
+    backbone_speed.sync(DEVICE)
 
 
 def timed(fn, repeats: int) -> float:

@@ -39,12 +39,12 @@ import numpy as np
 import torch
 
 from convnext_backbone import ConvNeXtBackbone, load_pretrained
+from convnext_backbone.cpu import native_bf16
 
 from .arguments import arch_from_string
 from .demo_data.drawing import make_demo_picture
 from .extraction import images as img
 from .extraction import outputs
-from .preflight import native_bf16_cpu
 
 
 class ExtractionError(RuntimeError):
@@ -155,7 +155,7 @@ def check_amp(amp: Optional[str], device: str) -> None:
         if amp == 'fp16':
             raise ExtractionError('--amp fp16 is for CUDA devices; on the CPU use --amp bf16 '
                                   '(on CPUs with native bf16) or leave --amp out.')
-        if not native_bf16_cpu():
+        if not native_bf16():
             raise ExtractionError('--amp bf16 needs a CPU with native bf16 instructions '
                                   '(AVX512-BF16 or AMX on x86, BF16 on Arm); this one has '
                                   'none, and emulated bf16 is slower than fp32. Leave --amp '

@@ -206,12 +206,6 @@ def prepare_cpu_distributed(cfg: Config) -> None:
     cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
 
 
-def native_bf16_cpu() -> bool:
-    """Whether bf16 autocast is worth it on this CPU (see ``convnext_backbone.cpu``)."""
-    from convnext_backbone.cpu import native_bf16
-    return native_bf16()
-
-
 def layer_decay_problem(cfg: Config) -> Optional[str]:
     """mmdet's / mmseg's own layer-decay constructor with a ``num_layers`` too small for the
     backbone's depths, or None.

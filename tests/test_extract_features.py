@@ -290,10 +290,10 @@ def test_amp_runs_only_where_it_pays(tmp_path, monkeypatch):
     path = random_jpegs(tmp_path / 'in', 1)[0]
     with pytest.raises(extract_features.ExtractionError, match='fp16 is for CUDA'):
         run([str(path)], str(tmp_path / 'fp16'), dict(amp='fp16'))
-    monkeypatch.setattr(extract_features, 'native_bf16_cpu', lambda: False)
+    monkeypatch.setattr(extract_features, 'native_bf16', lambda: False)
     with pytest.raises(extract_features.ExtractionError, match='native bf16'):
         run([str(path)], str(tmp_path / 'bf16'), dict(amp='bf16'))
-    monkeypatch.setattr(extract_features, 'native_bf16_cpu', lambda: True)
+    monkeypatch.setattr(extract_features, 'native_bf16', lambda: True)
     run([str(path)], str(tmp_path / 'bf16'), dict(amp='bf16'))
     run([str(path)], str(tmp_path / 'fp32'))
     with np.load(tmp_path / 'bf16' / '000.npz') as bf16, \
