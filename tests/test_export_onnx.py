@@ -138,3 +138,66 @@ def test_exported_v1_graph_keeps_layer_scale_unfolded(tmp_path):
             assert float(block.gamma.max()) == pytest.approx(1e-6)
             assert stored_somewhere(block.pwconv2.weight)  # unfolded
             assert stored_somewhere(block.gamma)
+
+
+def _replayed_in_fp16(path, x):
+    """The exported graph run with every weight, input and intermediate in float16 (onnx's
+    numpy reference runtime), as a runtime that converts a model to fp16 runs it."""
+    import onnx
+    from onnx import TensorProto, numpy_helper
+    from onnx.reference import ReferenceEvaluator
+
+    def half(tensor):
+        return numpy_helper.from_array(numpy_helper.to_array(tensor).astype(np.float16),
+                                       tensor.name)
+    graph_model = onnx.load(path)
+    graph = graph_model.graph
+    for i, tensor in enumerate(graph.initializer):
+        if tensor.data_type == TensorProto.FLOAT:
+            graph.initializer[i].CopyFrom(half(tensor))
+    for value in (*graph.input, *graph.output, *graph.value_info):
+        if value.type.tensor_type.elem_type == TensorProto.FLOAT:
+            value.type.tensor_type.elem_type = TensorProto.FLOAT16
+    for node in graph.node:
+        for attr in node.attribute:
+            if attr.type == onnx.AttributeProto.TENSOR and attr.t.data_type == TensorProto.FLOAT:
+                attr.t.CopyFrom(half(attr.t))
+            elif node.op_type == 'Cast' and attr.name == 'to' and attr.i == TensorProto.FLOAT:
+                attr.i = TensorProto.FLOAT16
+    outs = ReferenceEvaluator(graph_model).run(None, {'input': x.numpy().astype(np.float16)})
+    assert all(o.dtype == np.float16 for o in outs)
+    return [torch.from_numpy(o.astype(np.float32)) for o in outs]
+
+
+def test_fp16_replay_of_the_exported_v1_graph_stays_within_the_precision_bound(tmp_path):
+    """A fresh V1 model (gamma 1e-6) exported, then run entirely in fp16: each output within
+    the precision tests' bound (1.5x the official formulation's error, also exported and
+    replayed in fp16, plus 1e-3) of the fp32 truth. Scaled so that the gamma branch
+    matters and fits fp16: ``pwconv1`` weights x1e4 (the branch before gamma is ~1e2-1e3),
+    downsampling convolutions x1e-3 (the residual stream of stages 1-3 is ~1e-4, the size of
+    the branch). Folded, ``pwconv2.weight * gamma`` (~2e-8) flushes to zero in fp16 and
+    those stages' outputs lose the branch."""
+    from test_precision import relative_error
+
+    from convnext_backbone import OfficialConvNeXt
+    torch.manual_seed(0)
+    model = ConvNeXtBackbone(dict(depths=[1, 1, 2, 1], dims=[16, 32, 64, 128]))
+    model.init_weights()
+    with torch.no_grad():
+        for layer in model.downsample_layers[1:]:
+            layer[1].weight.mul_(1e-3)
+        for stage in model.stages:
+            for block in stage:
+                block.pwconv1.weight.mul_(1e4)
+    model.eval()
+    official = OfficialConvNeXt(model.depths, model.dims).eval()
+    official.load_state_dict(model.state_dict())
+    x = torch.randn(2, 3, 64, 96)
+    with torch.no_grad():
+        truth = official(x)
+    ours_path, official_path = str(tmp_path / 'ours.onnx'), str(tmp_path / 'official.onnx')
+    export(model, ours_path, example_hw=(64, 64))
+    export(official, official_path, example_hw=(64, 64))
+    ours, theirs = _replayed_in_fp16(ours_path, x), _replayed_in_fp16(official_path, x)
+    for i, (mine, their, true) in enumerate(zip(ours, theirs, truth)):
+        assert relative_error(mine, true) <= 1.5 * relative_error(their, true) + 1e-3, i

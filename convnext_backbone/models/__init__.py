@@ -1,4 +1,5 @@
-from .convnext import ConvNeXtBackbone, LayerNorm2d
+from .convnext import ConvNeXtBackbone
+from .layers import LayerNorm2d
 from .official import OfficialConvNeXt
 
 __all__ = ['ConvNeXtBackbone', 'LayerNorm2d', 'OfficialConvNeXt']

@@ -29,13 +29,8 @@ from torch import Tensor, nn
 
 from ..archs import NUM_STAGES, arch_eps, resolve_arch
 from ..checkpoint import PRETRAINED_KEYS, load_pretrained
-from .fast_ops import (
-    cpu_kernels_apply,
-    depthwise_conv,
-    pointwise_conv,
-    pointwise_conv_add,
-    pointwise_conv_gelu,
-)
+from . import cpu_kernels as cpu_path
+from .layers import GRN, LayerNorm2d, drop_path, layer_norm
 
 #: Total downsampling: the 4x4 stem and three 2x2 downsampling layers.
 MIN_INPUT_SIZE = 32
@@ -48,79 +43,14 @@ DEFAULT_INIT_CFG = [
 V1_LAYER_SCALE_INIT = 1e-6
 
 
-def layer_norm(x: Tensor, norm: nn.LayerNorm) -> Tensor:
-    """``norm(x)`` over the last dim, computed in fp32 whenever the input is not fp32.
-
-    Under autocast the result is fp32, as CUDA's autocast (which lists ``layer_norm`` as an
-    fp32 op) and the official ``weight * x_hat + bias`` (promoted by the fp32 weight) give;
-    CPU autocast would keep an fp16 input in fp16. In fp16 / bf16 modules the result is
-    cast back to the module's dtype; computing it in fp32 keeps the parameter gradients
-    (sums over every pixel) as accurate as CUDA's fp32-accumulating kernel.
-    """
-    autocast = torch.is_autocast_enabled(x.device.type)
-    if not autocast and x.dtype == torch.float32:
-        return F.layer_norm(x, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
-    with torch.autocast(x.device.type, enabled=False):
-        out = F.layer_norm(x.float(), norm.normalized_shape, norm.weight.float(),
-                           norm.bias.float(), norm.eps)
-    return out if autocast else out.to(x.dtype)
-
-
-class LayerNorm2d(nn.LayerNorm):
-    """LayerNorm over the channels of an ``(N, C, H, W)`` tensor.
-
-    Uses ``F.layer_norm`` on the NHWC view: on a channels-last tensor the two permutes
-    are free, and unlike a hand-written mean/var it does not overflow in fp16.
-    """
-
-    def forward(self, x: Tensor) -> Tensor:
-        return layer_norm(x.permute(0, 2, 3, 1), self).permute(0, 3, 1, 2)
-
-
-class GRN(nn.Module):
-    """Global Response Normalization (ConvNeXt V2) on channels-last ``(N, H, W, C)``.
-
-    The L2 norm over H x W is computed as ``s * ||x / s||`` with ``s`` four times the
-    per-channel max of ``|x|`` (a power of two times it, so the result is the official
-    ``||x||`` within fp32 rounding). The sum of squares inside is then at most
-    ``H * W / 16`` whatever the activations, so a runtime that evaluates the norm as a
-    plain fp16 sum of squares (TensorRT fp16, for one) stays below fp16's 65504 for maps
-    up to 1,048,064 pixels (the stride-4 map of a 4096x4096 input).
-    Parameters keep the official ``(1, 1, 1, C)`` shape so that checkpoints load as they are.
-    """
-
-    def __init__(self, dim: int, eps: float = 1e-6) -> None:
-        super().__init__()
-        self.gamma = nn.Parameter(torch.zeros(1, 1, 1, dim))
-        self.beta = nn.Parameter(torch.zeros(1, 1, 1, dim))
-        self.eps = eps
-
-    def forward(self, x: Tensor) -> Tensor:
-        scale = 4 * x.detach().abs().amax(dim=(1, 2), keepdim=True)
-        scale = scale.clamp_min(torch.finfo(x.dtype).tiny)
-        gx = torch.linalg.vector_norm(x / scale, ord=2, dim=(1, 2), keepdim=True) * scale
-        nx = gx / (gx.mean(dim=-1, keepdim=True) + self.eps)
-        return torch.addcmul(self.beta + x, x, self.gamma * nx)
-
-
-def drop_path(x: Tensor, drop_prob: float, training: bool) -> Tensor:
-    """Stochastic depth per sample (written here: mmcv's DropPath would need mmcv)."""
-    if drop_prob == 0.0 or not training:
-        return x
-    keep_prob = 1.0 - drop_prob
-    mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep_prob)
-    return x * mask.div_(keep_prob)
-
-
 class ConvNeXtBlock(nn.Module):
     """dwconv 7x7 -> LayerNorm -> Linear 4C -> GELU [-> GRN] -> Linear C [-> gamma] + x.
 
-    The Linear layers run as 1x1 convolutions on the channels-last tensor; parameters are
-    the official ones. Where it is exact to fp32 rounding (CPU, fp32, no autocast,
-    ``cpu_kernels``), layer scale is folded into ``pwconv2`` and the CPU kernels of
-    :mod:`.fast_ops` run. Everywhere else the block computes the official order:
-    ``pwconv2`` in the compute precision, then ``x gamma`` in fp32, because a folded
-    ``weight * gamma`` underflows in fp16 (gamma starts at 1e-6).
+    Two paths, chosen once per call. On the CPU in fp32, eagerly, with ``cpu_kernels`` on:
+    :func:`.cpu_kernels.block_forward` (layer scale folded, CPU-only kernels; exact to fp32
+    rounding). Everywhere else (CUDA, autocast, half-precision modules, tracing,
+    ``torch.compile``, export, ``cpu_kernels=False``): :meth:`portable_forward`, the
+    official block step by step. Parameters are the official ones.
     """
 
     def __init__(self, dim: int, drop_path_rate: float = 0.0,
@@ -140,36 +70,42 @@ class ConvNeXtBlock(nn.Module):
         self.cpu_kernels = cpu_kernels
 
     def forward(self, x: Tensor) -> Tensor:
-        fast = self.cpu_kernels
-        y = depthwise_conv(x, self.dwconv.weight, self.dwconv.bias, fast)
-        y = layer_norm(y.permute(0, 2, 3, 1), self.norm)  # NHWC view: free if channels-last
-        y = pointwise_conv_gelu(y.permute(0, 3, 1, 2), self.pwconv1.weight,
-                                self.pwconv1.bias, fast)
+        if cpu_path.applies(x, self.dwconv.weight, self.cpu_kernels):
+            return cpu_path.block_forward(self, x)
+        return self.portable_forward(x)
+
+    def portable_forward(self, x: Tensor) -> Tensor:
+        """The official block (``models/official.py``) line by line, as CUDA runs it.
+
+        Two deliberate differences, both about precision: LayerNorm in fp32 (see
+        :func:`.layers.layer_norm`), and with layer scale the bias add and ``x gamma`` in
+        fp32 after ``pwconv2``'s matmul (a bias gradient summed over every pixel in bf16
+        loses 3x the accuracy; a folded ``weight * gamma`` underflows in fp16).
+        """
+        shortcut = x
+        x = cpu_path.depthwise_conv(x, self.dwconv.weight, self.dwconv.bias,
+                                    cpu_backward=self.cpu_kernels)
+        x = x.permute(0, 2, 3, 1)  # (N, C, H, W) -> (N, H, W, C): free on channels-last
+        x = layer_norm(x, self.norm)
+        x = F.gelu(self.pwconv1(x))
         if self.grn is not None:
-            y = self.grn(y.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
-        weight, bias = self.pwconv2.weight, self.pwconv2.bias
+            x = self.grn(x)
         drop = self.training and self.drop_path_rate > 0
-        if self.gamma is not None and not cpu_kernels_apply(y, weight, fast):
-            # The official order on the NHWC view: Linear in the compute precision, then
-            # bias and gamma in fp32 (a bias gradient summed over every pixel in bf16 loses
-            # 3x the accuracy); under autocast the residual sum is fp32, as officially.
-            # Two fp32 passes: the bias add promotes the Linear's output to fp32, addcmul
-            # scales and adds the residual.
-            out = torch.add(F.linear(y.permute(0, 2, 3, 1), weight), bias.float())
-            out = out.permute(0, 3, 1, 2)
-            gamma = self.gamma.float()[:, None, None]
-            if drop:
-                out = drop_path(gamma * out, self.drop_path_rate, True)
-                gamma = gamma.new_ones(())
-            if torch.is_autocast_enabled(x.device.type):
-                return torch.addcmul(x, out, gamma)
-            # a half-precision module stays in its dtype
-            return torch.addcmul(x.float(), out, gamma).to(x.dtype)
-        if self.gamma is not None:  # fp32 on CPU: layer scale folded, no pass over y
-            weight, bias = weight * self.gamma[:, None], bias * self.gamma
+        if self.gamma is None:
+            x = self.pwconv2(x).permute(0, 3, 1, 2)
+            return shortcut + (drop_path(x, self.drop_path_rate, True) if drop else x)
+        # Two fp32 passes: the bias add promotes the matmul's output to fp32, addcmul
+        # scales and adds the residual (under autocast the residual sum is fp32, as
+        # officially; a half-precision module stays in its dtype).
+        x = torch.add(F.linear(x, self.pwconv2.weight), self.pwconv2.bias.float())
+        x = x.permute(0, 3, 1, 2)
+        gamma = self.gamma.float()[:, None, None]
         if drop:
-            return x + drop_path(pointwise_conv(y, weight, bias, fast), self.drop_path_rate, True)
-        return pointwise_conv_add(y, weight, bias, residual=x, enabled=fast)
+            x = drop_path(gamma * x, self.drop_path_rate, True)
+            gamma = gamma.new_ones(())
+        if torch.is_autocast_enabled(shortcut.device.type):
+            return torch.addcmul(shortcut, x, gamma)
+        return torch.addcmul(shortcut.float(), x, gamma).to(shortcut.dtype)
 
     def extra_repr(self) -> str:
         return f'drop_path_rate={self.drop_path_rate:.3f}, cpu_kernels={self.cpu_kernels}'

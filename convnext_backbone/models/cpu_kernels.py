@@ -1,35 +1,34 @@
-"""The block's convolutions, with CPU-only kernels that are faster on this kind of CPU.
+"""The block's CPU fp32 path, with the CPU-only kernels that make it faster there.
 
-Both keep the parameters of ``nn.Conv2d`` / ``nn.Linear`` (official names and shapes);
-only how the work is done changes. The CPU-only kernels (hand-written backward passes,
-oneDNN fusion) run only where they are exact to fp32 rounding: CPU, fp32 tensors, no
-autocast, and ``enabled=True`` (the backbone's ``cpu_kernels`` switch). Everywhere else
-(CUDA, autocast, half-precision modules, ``cpu_kernels=False``) they are the plain
-autograd path that CUDA runs: ``F.conv2d`` for the depthwise convolution and the official
-``F.linear`` on the NHWC view for the pointwise layers.
+:func:`block_forward` computes a :class:`~.convnext.ConvNeXtBlock` on the CPU in fp32,
+eagerly (no autocast, no tracing, ``torch.compile`` or export), with the block's
+``cpu_kernels`` on; :func:`applies` says when. Every other case takes the block's portable
+path, which reads like the official block. The parameters stay those of ``nn.Conv2d`` /
+``nn.Linear`` (official names and shapes); only how the work is done changes, exact to fp32
+rounding:
 
-Measured on this project's 2-core CPU (ConvNeXt-T shapes, channels-last, fp32):
-
+- layer scale folded into ``pwconv2`` (one pass less over each block's output);
 - pointwise layers as 1x1 convolutions: oneDNN's 1x1 convolution beats the GEMM behind
   ``nn.Linear`` on the NHWC view (up to 2x forward plus backward at stride 4). Its
   backward is done in parts: the weight gradient as one GEMM on the NHWC views, the input
   gradient as a 1x1 convolution (few channels) or a GEMM (many channels);
+- inference: oneDNN fuses GELU and the residual add into the 1x1 convolutions;
 - depthwise 7x7: oneDNN's weight gradient is 2-30x slower than the same sum written as a
   convolution of the padded input with the output gradient as a (H x W) kernel, one
   group per channel. The input gradient is the forward convolution with the flipped
-  kernel.
+  kernel. :func:`depthwise_conv` is also what the portable path calls: its hand-written
+  backward serves CPU training in bf16 and under ``torch.compile`` too (same forward).
+
+Measured on this project's 2-core CPUs (ConvNeXt-T shapes, channels-last, fp32).
 """
 import functools
 import warnings
-from collections import Counter
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-#: How often each CPU-only kernel ran: lets tests show that the fast path (or the portable
-#: path, with all counts at 0) is what ran.
-KERNEL_CALLS: Counter = Counter()
+from .layers import drop_path
 
 #: Above this many weights, the input gradient of a 1x1 convolution is faster as a GEMM.
 _GEMM_INPUT_GRAD_MIN_WEIGHTS = 1 << 20
@@ -100,31 +99,14 @@ def exact_fp32_cpu(x: Tensor, weight: Tensor) -> bool:
 
 
 def eager() -> bool:
-    """Not inside tracing, ``torch.compile`` or ONNX export: those see the portable path,
-    which they optimise (or export) themselves."""
+    """Not inside tracing, ``torch.compile`` or export: those see the portable path, which
+    they optimise (or export) themselves."""
     return not torch.jit.is_tracing() and not torch.compiler.is_compiling()
 
 
-def cpu_kernels_apply(x: Tensor, weight: Tensor, enabled: bool) -> bool:
-    """Whether the fp32 CPU-only kernels (and layer-scale folding) run here: switched on,
-    exact to fp32 rounding, and eager."""
+def applies(x: Tensor, weight: Tensor, enabled: bool) -> bool:
+    """Whether a block takes the CPU fp32 path: ``cpu_kernels`` on, exact, and eager."""
     return enabled and exact_fp32_cpu(x, weight) and eager()
-
-
-def _use_cpu_backward(x: Tensor, weight: Tensor, enabled: bool) -> bool:
-    return torch.is_grad_enabled() and cpu_kernels_apply(x, weight, enabled)
-
-
-def pointwise_conv(x: Tensor, weight: Tensor, bias: Tensor, enabled: bool = True) -> Tensor:
-    """A Linear layer's ``(C_out, C_in)`` weight applied to ``(N, C_in, H, W)``."""
-    if _use_cpu_backward(x, weight, enabled):
-        KERNEL_CALLS['pointwise_backward'] += 1
-        return _PointwiseConv.apply(x, weight, bias)
-    if cpu_kernels_apply(x, weight, enabled):  # fp32 CPU inference: oneDNN's 1x1 conv
-        return F.conv2d(x, weight[:, :, None, None], bias)
-    # The official Linear on the NHWC view (free if channels-last), as CUDA runs it: in
-    # reduced precision its bias gradient is accumulated as the official one is.
-    return F.linear(x.permute(0, 2, 3, 1), weight, bias).permute(0, 3, 1, 2)
 
 
 def bf16_cpu(x: Tensor, weight: Tensor) -> bool:
@@ -136,19 +118,18 @@ def bf16_cpu(x: Tensor, weight: Tensor) -> bool:
     return x.dtype == weight.dtype == torch.bfloat16
 
 
-def depthwise_conv(x: Tensor, weight: Tensor, bias: Tensor, enabled: bool = True) -> Tensor:
+def depthwise_conv(x: Tensor, weight: Tensor, bias: Tensor, cpu_backward: bool) -> Tensor:
     """Depthwise ``k x k`` convolution with 'same' padding (``weight``: ``(C, 1, k, k)``).
 
-    The hand-written backward runs for CPU training in fp32 and in bf16 (5-25x faster than
-    ATen's channels-last bf16 backward there: the same bf16 convolutions as the official
-    formulation's, with the weight and bias gradients summed in fp32), eager or compiled
-    (dynamo traces it into the graph; ATen's channels-last weight gradient is the slow
-    part there too). Never under jit tracing or export, which see no backward.
+    With ``cpu_backward``, CPU training in fp32 and in bf16 gets the hand-written backward
+    (in bf16 5-25x faster than ATen's channels-last backward: the same bf16 convolutions
+    as the official formulation's, with the weight and bias gradients summed in fp32),
+    eager or compiled (dynamo traces it into the graph; ATen's channels-last weight
+    gradient is the slow part there too). Never under jit tracing or export, which see no
+    backward. Everywhere else: ``F.conv2d``, as CUDA runs it.
     """
-    if (enabled and torch.is_grad_enabled() and not torch.jit.is_tracing()
+    if (cpu_backward and torch.is_grad_enabled() and not torch.jit.is_tracing()
             and (exact_fp32_cpu(x, weight) or bf16_cpu(x, weight))):
-        if eager():
-            KERNEL_CALLS['depthwise_backward'] += 1
         return _DepthwiseConv.apply(x, weight, bias)
     return F.conv2d(x, weight, bias, padding=weight.shape[-1] // 2, groups=x.shape[1])
 
@@ -205,18 +186,18 @@ def fusion_works() -> bool:
     return True
 
 
-def _fusable(x: Tensor, weight: Tensor, enabled: bool) -> bool:
-    return (not torch.is_grad_enabled() and cpu_kernels_apply(x, weight, enabled)
-            and x.is_contiguous(memory_format=torch.channels_last)
+def _fusable(x: Tensor, *more: Tensor) -> bool:
+    return (not torch.is_grad_enabled()
+            and all(t.is_contiguous(memory_format=torch.channels_last) for t in (x, *more))
             and fusion_works())
 
 
-def gelu(x: Tensor) -> Tensor:
+def _gelu(x: Tensor) -> Tensor:
     """Exact GELU, on the NHWC view of a channels-last tensor (same numbers, same memory).
 
     ATen's CPU GELU runs 2-3x slower, forward and backward, on a channels-last 4-D tensor
     than on the same memory seen as a contiguous NHWC one (measured with its AVX2 and
-    AVX-512 kernels; the other elementwise ops do not show it). On CUDA the view is free.
+    AVX-512 kernels; the other elementwise ops do not show it).
     """
     if (x.dim() == 4 and not x.is_contiguous()
             and x.is_contiguous(memory_format=torch.channels_last)):
@@ -224,19 +205,41 @@ def gelu(x: Tensor) -> Tensor:
     return F.gelu(x)
 
 
-def pointwise_conv_gelu(x: Tensor, weight: Tensor, bias: Tensor, enabled: bool = True) -> Tensor:
+def _pointwise_conv(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+    """A Linear layer's ``(C_out, C_in)`` weight applied to ``(N, C_in, H, W)``."""
+    if torch.is_grad_enabled():
+        return _PointwiseConv.apply(x, weight, bias)
+    return F.conv2d(x, weight[:, :, None, None], bias)  # oneDNN's 1x1 convolution
+
+
+def _pointwise_conv_gelu(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
     """``gelu(pointwise_conv(x))`` (exact, erf-based GELU)."""
-    if _fusable(x, weight, enabled):
-        KERNEL_CALLS['fused_conv_gelu'] += 1
+    if _fusable(x):
         return _fused_gelu(x, weight, bias)
-    return gelu(pointwise_conv(x, weight, bias, enabled))
+    return _gelu(_pointwise_conv(x, weight, bias))
 
 
-def pointwise_conv_add(x: Tensor, weight: Tensor, bias: Tensor, residual: Tensor,
-                       enabled: bool = True) -> Tensor:
+def _pointwise_conv_add(x: Tensor, weight: Tensor, bias: Tensor, residual: Tensor) -> Tensor:
     """``residual + pointwise_conv(x)``."""
-    if (_fusable(x, weight, enabled)
-            and residual.is_contiguous(memory_format=torch.channels_last)):
-        KERNEL_CALLS['fused_conv_add'] += 1
+    if _fusable(x, residual):
         return _fused_add(x, weight, bias, residual)
-    return residual + pointwise_conv(x, weight, bias, enabled)
+    return residual + _pointwise_conv(x, weight, bias)
+
+
+def block_forward(block, x: Tensor) -> Tensor:
+    """``block(x)`` on the CPU in fp32 (where :func:`applies`), on channels-last tensors.
+
+    The same steps as the portable path, with layer scale folded into ``pwconv2`` (exact in
+    fp32; in fp16 a folded ``weight * gamma`` would underflow, hence CPU fp32 only).
+    """
+    y = depthwise_conv(x, block.dwconv.weight, block.dwconv.bias, cpu_backward=True)
+    y = block.norm(y.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)  # NHWC views: free
+    y = _pointwise_conv_gelu(y, block.pwconv1.weight, block.pwconv1.bias)
+    if block.grn is not None:
+        y = block.grn(y.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+    weight, bias = block.pwconv2.weight, block.pwconv2.bias
+    if block.gamma is not None:
+        weight, bias = weight * block.gamma[:, None], bias * block.gamma
+    if block.training and block.drop_path_rate > 0:
+        return x + drop_path(_pointwise_conv(y, weight, bias), block.drop_path_rate, True)
+    return _pointwise_conv_add(y, weight, bias, residual=x)
