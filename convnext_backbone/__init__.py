@@ -17,12 +17,15 @@ in the separate ``convnext_cli`` package.
 from .archs import ARCH_SETTINGS, describe_arch, resolve_arch
 from .checkpoint import (
     EXPORT_LAYOUTS,
+    LAYOUTS,
     CheckpointError,
     LoadReport,
     backbone_state_from_checkpoint,
     check_compatible,
+    export_container,
     from_backbone_names,
     infer_arch,
+    known_layouts,
     load_pretrained,
     read_checkpoint,
 )
@@ -36,8 +39,8 @@ from .models import ConvNeXtBackbone, LayerNorm2d, OfficialConvNeXt
 allow_mmengine_checkpoints()
 
 __version__ = '0.1.0'
-__all__ = ['ARCH_SETTINGS', 'EXPORT_LAYOUTS', 'CheckpointError', 'ConvNeXtBackbone',
+__all__ = ['ARCH_SETTINGS', 'EXPORT_LAYOUTS', 'LAYOUTS', 'CheckpointError', 'ConvNeXtBackbone',
            'ConvNeXtLayerDecayOptimizerConstructor', 'LayerNorm2d', 'LoadReport',
            'OfficialConvNeXt', 'RankProgressHook', 'backbone_state_from_checkpoint',
-           'check_compatible', 'describe_arch', 'from_backbone_names', 'infer_arch',
-           'load_pretrained', 'read_checkpoint', 'resolve_arch']
+           'check_compatible', 'describe_arch', 'export_container', 'from_backbone_names',
+           'infer_arch', 'known_layouts', 'load_pretrained', 'read_checkpoint', 'resolve_arch']

@@ -31,8 +31,10 @@ from convnext_backbone import (
     backbone_state_from_checkpoint,
     check_compatible,
     describe_arch,
+    export_container,
     from_backbone_names,
     infer_arch,
+    known_layouts,
     load_pretrained,
     read_checkpoint,
 )
@@ -56,7 +58,8 @@ def convert(src, dst, arch=None, verify=False, to='mmengine', weights=None):
                              'missing': missing}}, dst)
     else:
         exported, dropped = from_backbone_names(state, to)
-        torch.save({'model': exported} if to == 'official' else exported, dst)
+        container = export_container(to)
+        torch.save({container: exported} if container else exported, dst)
     print(f'{src} ({layout}, looks like {describe_arch(depths, dims, is_v2)}) -> {dst} '
           f'({to}): {len(state) - len(dropped)} tensors, {len(ignored)} ignored, '
           f'{len(missing)} missing (kept at initialisation).')
@@ -93,8 +96,8 @@ def verify_outputs(src, dst, arch, atol=1e-5, reset_norms=False, weights=None):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('src', help='checkpoint in any layout the loader reads (official, '
-                        'timm, torchvision, mmpretrain, Hugging Face, OpenCLIP, FCMAE)')
+    parser.add_argument('src', help=f'checkpoint in any layout the loader reads '
+                        f'({known_layouts()})')
     parser.add_argument('dst', help='output .pth')
     parser.add_argument('--arch', default=None,
                         help='expected arch name (e.g. tiny, v2-nano) or dict literal; '

@@ -330,3 +330,65 @@ def test_exported_names_and_shapes_are_the_target_librarys(version, to, referenc
     for key, tensor in theirs.items():
         assert ours[key].shape == tensor.shape, key
         torch.testing.assert_close(ours[key], tensor, atol=0, rtol=0)
+
+
+# --- layouts as data: one entry in convnext_backbone/checkpoint/layouts.py per layout ---
+
+def test_every_layout_entry_has_a_fixture_that_it_detects():
+    from convnext_backbone.checkpoint import layouts
+    for layout in layouts.LAYOUTS:
+        files = [fixture_dir(v) / f'{layout.fixture}.pth' for v in VERSIONS]
+        present = [f for f in files if f.exists()]
+        assert present, f'layout {layout.name}: no fixture {layout.fixture}.pth in tests/data'
+        for path in present:
+            state, wrappers, _ = layouts.unwrap(read_checkpoint(path))
+            assert layouts.detect_layout(state, wrappers) == layout.name, path
+
+
+def test_docs_layout_table_is_made_from_the_layout_entries():
+    from convnext_cli.layout_table import render_tables
+    docs = (ROOT / 'docs' / 'checkpoints.md').read_text()
+    assert render_tables() in docs, 'run: python -m convnext_cli.layout_table'
+
+
+def test_a_new_layout_is_one_entry(tmp_path, monkeypatch):
+    """A made-up library's names, added as one :class:`Layout` entry (and one file): the
+    file is detected, loads, reproduces the reference outputs, and shows in the messages."""
+    from convnext_backbone.checkpoint import layouts
+    from convnext_backbone.checkpoint.layouts import Layout, Rename
+    toy = Layout('toy', 'a made-up library',
+                 signature=(r'^toy_stem\.',),
+                 renames=(Rename('toy_stem.{j}.{p}', 'downsample_layers.0.{j}.{p}'),
+                          Rename('toy_down.{i}.{j}.{p}', 'downsample_layers.{i}.{j}.{p}'),
+                          Rename('toy_norm.{i}.{p}', 'norm{i}.{p}'),
+                          *layouts._block('toy_blocks.{s}.{b}', layouts._OFFICIAL_BLOCK, 'gamma',
+                                          ('grn.gamma', 'grn.beta'))),
+                 ignored=r'^toy_head\.', ignored_why='classification head', fixture='toy')
+    monkeypatch.setattr(layouts, 'LAYOUTS', (toy,) + layouts.LAYOUTS)
+    # The file: the official detection fixture in the toy names (gamma kept as 'gamma').
+    official = read_checkpoint(fixture_dir('v1') / 'official_detection.pth')['state_dict']
+    renamed = {}
+    for key, tensor in official.items():
+        if not key.startswith('backbone.'):
+            continue
+        key = key[len('backbone.'):]
+        if key.startswith('downsample_layers.0.'):
+            key = 'toy_stem.' + key[len('downsample_layers.0.'):]
+        elif key.startswith('downsample_layers.'):
+            key = 'toy_down.' + key[len('downsample_layers.'):]
+        elif key.startswith('norm'):
+            key = f'toy_norm.{key[4]}.{key.split(".")[-1]}'
+        else:
+            key = 'toy_blocks.' + key[len('stages.'):]
+        renamed[key] = tensor
+    renamed['toy_head.weight'] = torch.zeros(3)
+    path = tmp_path / 'toy.pth'
+    torch.save(renamed, path)
+    model = pretrained_backbone('v1', path)
+    report = load_pretrained(ConvNeXtBackbone(arch=fixture_arch('v1')), path)
+    assert report.layout == 'toy' and report.ignored == ['toy_head.weight']
+    with torch.no_grad():
+        outs = model(expected('v1')['input'])
+    for out, want in zip(outs, expected('v1')['stage_outputs_normed']):
+        torch.testing.assert_close(out, want, atol=1e-4, rtol=0)
+    assert 'toy' in layouts.known_layouts()

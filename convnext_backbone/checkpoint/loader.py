@@ -10,7 +10,16 @@ from torch import Tensor, nn
 
 from ..archs import describe_arch
 from .io import CheckpointError, read_checkpoint
-from .layouts import EMA_KEYS, detect_layout, infer_arch, to_backbone_names, unwrap, weight_sets
+from .layouts import (
+    EMA_KEYS,
+    detect_layout,
+    infer_arch,
+    known_layouts,
+    layout_named,
+    to_backbone_names,
+    unwrap,
+    weight_sets,
+)
 
 #: ``init_cfg=dict(type='Pretrained', ...)`` keys the backbone honours.
 PRETRAINED_KEYS = {'type', 'checkpoint', 'weights', 'prefix', 'map_location'}
@@ -41,12 +50,8 @@ class LoadReport:
                          f'classification head, final norm, detector or segmentor parts, '
                          f'OpenCLIP text tower and projection, FCMAE decoder): '
                          f'{_abbreviate(self.ignored)}')
-        if self.layout == 'fcmae':
-            lines.append('  This is a ConvNeXt-V2 FCMAE checkpoint: self-supervised '
-                         'pre-training only, never fine-tuned with labels. The V2 paper\'s '
-                         'COCO and ADE20K results start from these files (our V2 configs '
-                         'do too); for classification or linear probing, fine-tune it or '
-                         'take the fine-tuned ImageNet file instead.')
+        if layout_named(self.layout).note:
+            lines.append(f'  {layout_named(self.layout).note}')
         if self.missing:
             lines.append(f'  Missing {len(self.missing)} tensors, kept at their '
                          f'initialisation (the per-stage output norms, which '
@@ -103,9 +108,8 @@ def backbone_state_from_checkpoint(checkpoint: object, source: str = '<checkpoin
     layout = detect_layout(state, wrappers)
     if layout is None:
         raise CheckpointError(
-            f'{source} is not a ConvNeXt checkpoint in any known layout (official, '
-            f'timm, timm features_only, torchvision, mmpretrain, Hugging Face, OpenCLIP, '
-            f'FCMAE); first keys: {_abbreviate(list(state), 5)}.')
+            f'{source} is not a ConvNeXt checkpoint in any known layout '
+            f'({known_layouts()}); first keys: {_abbreviate(list(state), 5)}.')
     converted, head, unknown = to_backbone_names(state, layout)
     if unknown:
         raise CheckpointError(f'{source} (layout {layout}) has tensors this backbone does '
