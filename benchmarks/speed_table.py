@@ -1,4 +1,4 @@
-"""The README's CPU speed table, generated from ``backbone_speed.py --json`` results.
+"""The CPU speed table of docs/speed.md, generated from ``backbone_speed.py --json`` results.
 
     python benchmarks/speed_table.py benchmarks/results/cpu_*.json
 

@@ -226,7 +226,7 @@ def main(argv=None) -> int:
     pretrained = cfg.get('pretrained')
     if pretrained and '://' not in pretrained and not Path(pretrained).is_file():
         print(f'Note: the pretrained backbone {pretrained} is not there yet; download it '
-              f'before training (README: Checkpoints) or pass --checkpoint.')
+              f'before training (docs/checkpoints.md) or pass --checkpoint.')
     print(f'Wrote {out}. Next:\n  python tools/train.py {out}\n  python tools/test.py {out} '
           f'work_dirs/{name}/<checkpoint>.pth')
     return 0

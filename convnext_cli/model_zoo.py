@@ -1,6 +1,6 @@
-"""The published facts (configs/metafile.yml) and the README's model-zoo tables made from them.
+"""The published facts (configs/metafile.yml) and the model-zoo tables made from them.
 
-    python -m convnext_cli.model_zoo          # print the tables the README carries
+    python -m convnext_cli.model_zoo          # print the tables docs/model_zoo.md carries
 """
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ def _size(meta: dict, key: str, unit: str) -> str:
 
 
 def render_tables(models: Optional[List[dict]] = None) -> str:
-    """The README's model-zoo tables (markdown)."""
+    """The model-zoo tables of docs/model_zoo.md (markdown)."""
     models = models or load_models()
     size = {'tiny': 'T', 'small': 'S', 'base': 'B', 'large': 'L', 'xlarge': 'XL'}
     size.update({arch: f'V2-{arch[3].upper()}' for arch in

@@ -141,7 +141,7 @@ def check_pretrained(cfg: Config) -> None:
         if not str(path).startswith(('http://', 'https://')) and not osp.isfile(path):
             raise SystemExit(
                 f'Pretrained checkpoint not found: {path} (model init_cfg). Download it '
-                f'(see the README model zoo for the file each config expects) and put it '
+                f'(docs/model_zoo.md names the file each config expects) and put it '
                 f'there, or pass its location: --cfg-options '
                 f'model.backbone.init_cfg.checkpoint=/path/to/file.pth; to train from '
                 f'scratch: --cfg-options model.backbone.init_cfg=None, and for a V1 '
