@@ -30,10 +30,23 @@ def add_common_args(parser) -> None:
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
 
 
-def load_config(args) -> Config:
+def read_config(path: str, prog: str) -> Config:
+    """``Config.fromfile(path)``, or exit with one line naming the file and the problem."""
+    if not osp.isfile(path):
+        hint = ' (a folder: give the .py file inside)' if osp.isdir(path) else ''
+        raise SystemExit(f'{prog}: error: config file {path!r} not found{hint}; the '
+                         f'published ones are in configs/ (e.g. configs/maskrcnn_convnext_t.py).')
+    try:
+        return Config.fromfile(path)
+    except (SyntaxError, ImportError, KeyError, ValueError, TypeError) as err:
+        raise SystemExit(f'{prog}: error: config {path!r} cannot be read: '
+                         f'{type(err).__name__}: {err}')
+
+
+def load_config(args, prog: str = 'tools') -> Config:
     """Read the config, apply ``--cfg-options``, the launcher and the work dir."""
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    cfg = Config.fromfile(args.config)
+    cfg = read_config(args.config, prog)
     cfg.launcher = args.launcher
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)

@@ -18,9 +18,9 @@ from typing import List
 
 import numpy as np
 import torch
-from mmengine.config import Config
 from PIL import Image
 
+from .arguments import read_config
 from .extraction.images import find_images
 
 
@@ -32,7 +32,7 @@ def draw(config: str, checkpoint: str, images: List[str], score_thr: float,
     for the model), so small images get readable labels.
     """
     import cv2
-    scope = Config.fromfile(config).get('default_scope', 'mmdet')
+    scope = read_config(config, 'draw_predictions.py').get('default_scope', 'mmdet')
     if upscale != 1.0:  # BGR arrays, as the inferencers read files
         images = [cv2.resize(cv2.imread(path), None, fx=upscale, fy=upscale,
                              interpolation=cv2.INTER_LINEAR) for path in images]
@@ -77,6 +77,7 @@ def main(argv=None) -> int:
                              'images)')
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     args = parser.parse_args(argv)
+    read_config(args.config, 'draw_predictions.py')  # a wrong path: one line, before the images
     paths = [str(p) for p in find_images(args.images) if p.is_file()][:args.num]
     if not paths:
         parser.error(f'no images found in {args.images}')

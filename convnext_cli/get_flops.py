@@ -23,7 +23,7 @@ from torch import nn
 
 from convnext_backbone import ConvNeXtBackbone
 
-from .arguments import arch_from_string
+from .arguments import arch_from_string, read_config
 from .model_zoo import load_models
 
 NUM_PROPOSALS = 1000
@@ -97,10 +97,9 @@ def complexity(model: nn.Module, shape, params_of: nn.Module = None):
 
 def build_model(path):
     """The detector or segmentor of a config, without its pretrained weights, in eval mode."""
-    from mmengine.config import Config
     from mmengine.registry import init_default_scope
     from mmengine.utils import import_modules_from_strings
-    cfg = Config.fromfile(path)
+    cfg = read_config(path, 'get_flops.py')
     if cfg.get('custom_imports'):
         import_modules_from_strings(**cfg.custom_imports)
     model_cfg = cfg.model.get('module', cfg.model)

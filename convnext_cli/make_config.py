@@ -29,6 +29,7 @@ from typing import Dict, List, Optional, Tuple
 
 from mmengine.config import Config
 
+from .arguments import read_config
 from .data_checks import Report, check_coco, check_overlap, check_segmentation
 
 # Base recipes' datasets, for stating how a schedule compares with the published one.
@@ -189,7 +190,7 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    base = Config.fromfile(args.base)
+    base = read_config(args.base, 'make_config.py')
     scope = base.get('default_scope')
     command = 'python tools/make_config.py ' + ' '.join(
         shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))

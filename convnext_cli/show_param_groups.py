@@ -18,6 +18,7 @@ from typing import List
 import torch
 from mmengine.config import Config, DictAction
 
+from .arguments import read_config
 from .preflight import layer_decay_problem
 
 
@@ -84,7 +85,7 @@ def main(argv=None) -> int:
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config entries, e.g. model.backbone.arch=small')
     args = parser.parse_args(argv)
-    cfg = Config.fromfile(args.config)
+    cfg = read_config(args.config, 'show_param_groups.py')
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     problem = layer_decay_problem(cfg)

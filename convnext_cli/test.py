@@ -89,7 +89,7 @@ def enable_tta(cfg, scope: str) -> None:
 
 def main(argv=None):
     args = parse_args(argv)
-    cfg = load_config(args)
+    cfg = load_config(args, 'test.py')
     scope = cfg.get('default_scope', 'mmdet')
     checkpoint = args.checkpoint
     if checkpoint.startswith(('http://', 'https://')):

@@ -176,3 +176,19 @@ def test_missing_ade20k_for_the_real_config(tmp_path):
     assert 'Dataset not found' in log and 'ADEChallengeData2016' in log
     assert f'{tmp_path}/ade/images/training' in log
     assert 'Traceback' not in log
+
+
+@pytest.mark.parametrize('command,extra', [
+    ('train', []), ('test', ['model.pth']), ('get_flops', []), ('show_param_groups', []),
+    ('draw_predictions', ['model.pth', 'a.png', '--out', 'x.png']),
+    ('make_config', ['--out', 'mine.py'])])
+def test_a_missing_config_is_one_line_naming_it(command, extra, tmp_path, capsys):
+    """Each command that reads a config answers a wrong path with one line, no traceback."""
+    import importlib
+    main = importlib.import_module(f'convnext_cli.{command}').main
+    missing = str(tmp_path / 'does_not_exist.py')
+    with pytest.raises(SystemExit) as exit_info:
+        main([missing] + extra)
+    message = str(exit_info.value)
+    assert f'{command}.py: error: config file {missing!r} not found' in message
+    assert '\n' not in message
