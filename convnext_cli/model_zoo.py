@@ -79,7 +79,7 @@ def render_tables(models: Optional[List[dict]] = None) -> str:
                      f"{_metric(m, 'box AP')} | {_metric(m, 'mask AP')} | {params} | {flops} | "
                      f"{_source(m)} |")
     lines += ['', '| config (UperNet, ADE20K, 160k) | backbone | crop | pretrained file | '
-              'mIoU | mIoU ms+flip (`*_ms.py`) | #params | FLOPs | source |',
+              'mIoU | mIoU ms+flip (`--tta`) | #params | FLOPs | source |',
               '|---|---|---|---|---|---|---|---|---|']
     for m in with_config('seg', models):
         meta = m['Metadata']

@@ -57,7 +57,7 @@ def enable_drawing(cfg, show_dir: str, scope: str) -> None:
 
 def enable_tta(cfg, scope: str) -> None:
     if cfg.model.get('type') in ('DetTTAModel', 'SegTTAModel'):
-        return  # the config is a multi-scale one already (upernet_*_ms.py)
+        return  # the config is a test-time-augmentation one already
     if scope == 'mmdet':
         if (cfg.model.get('roi_head') or {}).get('mask_head'):
             raise SystemExit("--tta: mmdet's DetTTAModel merges boxes only and refuses "
@@ -83,7 +83,10 @@ def enable_tta(cfg, scope: str) -> None:
         raise SystemExit('--tta needs tta_model and tta_pipeline in a segmentation config '
                          "(mmseg's dataset bases define tta_pipeline; default_runtime "
                          'defines tta_model).')
-    cfg.model = ConfigDict(**cfg.tta_model, module=cfg.model)
+    module = cfg.model
+    if 'tta_test_cfg' in cfg:  # how the recipe tests each scale (ours: whole images)
+        module.test_cfg = cfg.tta_test_cfg
+    cfg.model = ConfigDict(**cfg.tta_model, module=module)
     cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
 
 

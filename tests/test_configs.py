@@ -7,6 +7,7 @@ from mmengine.config import Config
 
 from convnext_backbone import ARCH_SETTINGS, ConvNeXtBackbone
 from convnext_cli import model_zoo
+from convnext_cli.test import enable_tta
 
 CONFIGS = Path(__file__).resolve().parents[1] / 'configs'
 ALL = sorted(p for p in CONFIGS.rglob('*.py') if '_base_' not in p.parts)
@@ -104,7 +105,8 @@ def test_segmentation_recipe_values(name):
                                      num_layers=num_layers)
     warmup, poly = cfg.param_scheduler
     assert (warmup.type, warmup.end, poly.type, poly.end) == ('LinearLR', 1500, 'PolyLR', 160000)
-    ms = Config.fromfile(str(CONFIGS / f'{name}_ms.py'))
+    ms = Config.fromfile(str(CONFIGS / f'{name}.py'))
+    enable_tta(ms, 'mmseg')  # what tools/test.py --tta does
     assert ms.model.type == 'SegTTAModel' and ms.model.module.backbone.arch == arch
     assert ms.test_dataloader.dataset.pipeline[1]['type'] == 'TestTimeAug'
 
@@ -126,7 +128,7 @@ def test_config_pretrained_file_is_the_published_one(name):
 
 def test_every_config_has_a_metafile_entry():
     recorded = {m['Config'] for m in model_zoo.load_models() if m.get('Config')}
-    leaves = {f'configs/{p.name}' for p in CONFIGS.glob('*.py') if not p.stem.endswith('_ms')}
+    leaves = {f'configs/{p.name}' for p in CONFIGS.glob('*.py')}
     assert leaves == recorded
 
 
@@ -135,17 +137,23 @@ def test_model_zoo_tables_come_from_the_metafile():
     assert model_zoo.render_tables() in zoo, 'run: python -m convnext_cli.model_zoo'
 
 
-MS_CONFIGS = sorted(CONFIGS.glob('upernet_*_ms.py'))
+SS_CONFIGS = sorted(CONFIGS.glob('upernet_*.py'))
 
 
-@pytest.mark.parametrize('path', MS_CONFIGS, ids=[p.stem for p in MS_CONFIGS])
-def test_multi_scale_configs_test_whole_images_as_the_official_ones(path):
-    """Official *_ms configs keep the model base's mode='whole'; only *_ss slide windows."""
+@pytest.mark.parametrize('path', SS_CONFIGS, ids=[p.stem for p in SS_CONFIGS])
+def test_tta_tests_whole_images_as_the_official_ms_configs(path):
+    """--tta: whole images at each scale (ratios 0.5-1.75, flip), as the official *_ms
+    configs; single-scale testing slides windows, as the official *_ss configs."""
+    ss = Config.fromfile(str(path))
     ms = Config.fromfile(str(path))
-    ss = Config.fromfile(str(path).replace('_ms.py', '.py'))
+    enable_tta(ms, 'mmseg')
     assert ms.model.type == 'SegTTAModel' and ms.model.module.test_cfg == dict(mode='whole')
     assert ss.model.test_cfg.mode == 'slide'
     assert ms.model.module.backbone == ss.model.backbone
+    tta = ms.test_dataloader.dataset.pipeline[1]
+    assert tta['type'] == 'TestTimeAug'
+    assert [t['scale_factor'] for t in tta['transforms'][0]] == [0.5, 0.75, 1.0, 1.25, 1.5,
+                                                                  1.75]
 
 
 def test_v1_from_scratch_with_the_fine_tuning_layer_scale_is_reported():

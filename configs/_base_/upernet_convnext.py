@@ -24,6 +24,11 @@ model = dict(
 # (or --auto-scale-lr). SyncBN heads need a distributed run.
 auto_scale_lr = dict(enable=False, base_batch_size=16)
 
+# Multi-scale + flip testing (`tools/test.py CONFIG CKPT --tta`: mmseg's SegTTAModel over
+# the dataset base's tta_pipeline, ratios 0.5-1.75): whole images at each scale, as the
+# official *_ms configs test (single-scale testing slides windows).
+tta_test_cfg = dict(mode='whole')
+
 optim_wrapper = dict(
     _delete_=True,
     type='AmpOptimWrapper',  # mixed precision (fp32 fallback on CPU-only machines)
