@@ -43,10 +43,11 @@ def _file(url: Optional[str]) -> str:
 
 
 def _metric(model: dict, name: str) -> str:
+    """A published metric, from whichever of the entry's per-task results holds it."""
     results = model['Results']
     if not results:
         return 'not published'
-    return str(results[0]['Metrics'].get(name, '-'))
+    return next((str(r['Metrics'][name]) for r in results if name in r['Metrics']), '-')
 
 
 def _source(model: dict) -> str:

@@ -48,12 +48,36 @@ SEGMENTATION_MODELS = {m['Name']: m for m in model_zoo.with_config('seg')
 ALL_MODELS = {m['Name']: m for task in ('det', 'seg') for m in model_zoo.with_config(task)}
 
 
+#: The published V1 recipes, written out as the official configs state them
+#: (facebookresearch/ConvNeXt object_detection/configs/convnext/*.py and
+#: semantic_segmentation/configs/convnext/*.py; total batch 16, AdamW, wd 0.05):
+#: ``name: (drop_path_rate, lr, lr-decay rate, num_layers)``. The 1x config shares the 3x's.
+PUBLISHED_RECIPES = {
+    'maskrcnn_convnext_t': (0.4, 1e-4, 0.95, 6),
+    'maskrcnn_convnext_t_1x': (0.4, 1e-4, 0.95, 6),
+    'cascade_maskrcnn_convnext_t': (0.4, 2e-4, 0.7, 6),
+    'cascade_maskrcnn_convnext_s': (0.6, 2e-4, 0.7, 12),
+    'cascade_maskrcnn_convnext_b': (0.7, 2e-4, 0.8, 12),
+    'cascade_maskrcnn_convnext_l': (0.7, 1e-4, 0.7, 12),
+    'cascade_maskrcnn_convnext_xl': (0.8, 1e-4, 0.7, 12),
+    'upernet_convnext_t': (0.4, 1e-4, 0.9, 6),
+    'upernet_convnext_s': (0.3, 1e-4, 0.9, 12),
+    'upernet_convnext_b': (0.4, 1e-4, 0.9, 12),
+    'upernet_convnext_b_640': (0.4, 1e-4, 0.9, 12),
+    'upernet_convnext_l_640': (0.4, 1e-4, 0.9, 12),
+    'upernet_convnext_xl_640': (0.4, 8e-5, 0.9, 12),
+}
+
+
 def published_recipe(name):
-    """``(arch, drop_path, lr, decay_rate, num_layers)`` of a config, from the metafile."""
+    """``(arch, drop_path, lr, decay_rate, num_layers)`` of a config: the arch from the
+    metafile, the hyperparameters from the table above."""
     meta = {**DETECTION_MODELS, **SEGMENTATION_MODELS}[name]['Metadata']
-    recipe = meta['Recipe']
-    return (meta['Arch'], recipe['drop_path_rate'], recipe['lr'], recipe['lr decay']['rate'],
-            recipe['lr decay']['num_layers'])
+    return (meta['Arch'], *PUBLISHED_RECIPES[name])
+
+
+def test_every_v1_config_has_a_published_recipe_row():
+    assert set(PUBLISHED_RECIPES) == set(DETECTION_MODELS) | set(SEGMENTATION_MODELS)
 
 
 @pytest.mark.parametrize('name', sorted(DETECTION_MODELS))
@@ -171,3 +195,34 @@ def test_v1_from_scratch_with_the_fine_tuning_layer_scale_is_reported():
     v2 = Config.fromfile(str(CONFIGS / 'upernet_convnextv2_a.py'))
     v2.model.backbone.init_cfg = None
     assert problem(v2) is None
+
+
+def test_metafile_follows_the_openmmlab_schema():
+    """model-index.yml imports the metafile; Collections and Models as mmdet's and mmseg's
+    metafiles write them (per-task Results), with no hyperparameters (those are the
+    configs')."""
+    import yaml
+    root = CONFIGS.parent
+    index = yaml.safe_load((root / 'model-index.yml').read_text())
+    assert index == {'Import': ['configs/metafile.yml']}
+    meta = yaml.safe_load((root / 'configs' / 'metafile.yml').read_text())
+    assert set(meta) == {'Collections', 'Models'}
+    collections = {c['Name'] for c in meta['Collections']}
+    for c in meta['Collections']:
+        assert c['Paper']['Title'] and c['Paper']['URL'].startswith('https://')
+        assert c['Code']['URL'].startswith('https://') and (root / c['README']).is_file()
+    tasks = {'Image Classification', 'Object Detection', 'Instance Segmentation',
+             'Semantic Segmentation'}
+    for m in meta['Models']:
+        assert m['In Collection'] in collections, m['Name']
+        assert 'Recipe' not in m['Metadata'], m['Name']
+        assert m.get('Source'), m['Name']
+        if m.get('Config'):
+            assert (root / m['Config']).is_file(), m['Config']
+        for result in m['Results']:
+            assert result['Task'] in tasks and result['Dataset'], m['Name']
+            if result['Task'] != 'Image Classification':
+                assert result['Metrics'], m['Name']
+        if m['Results'] and m['Metadata'].get('Method', '').endswith('Mask R-CNN'):
+            assert [r['Task'] for r in m['Results']] == ['Object Detection',
+                                                         'Instance Segmentation']
