@@ -20,6 +20,14 @@ def arch_from_string(text: str) -> Union[str, dict]:
     return text
 
 
+def inner_model(cfg) -> dict:
+    """The detector's or segmentor's config: inside a test-time-augmentation wrapper
+    (``DetTTAModel`` / ``SegTTAModel``, whose ``module`` it is) or the model itself."""
+    model = cfg.get('model') or {}
+    return model.get('module', model) if model.get('type') in (
+        'DetTTAModel', 'SegTTAModel') else model
+
+
 def add_common_args(parser) -> None:
     """The arguments tools/train.py and tools/test.py share (mmdet's and mmseg's CLI)."""
     parser.add_argument('--work-dir', help='where logs (and checkpoints) go')

@@ -23,7 +23,7 @@ from torch import nn
 
 from convnext_backbone import ConvNeXtBackbone
 
-from .arguments import arch_from_string, read_config
+from .arguments import arch_from_string, inner_model, read_config
 from .model_zoo import load_models
 
 NUM_PROPOSALS = 1000
@@ -102,7 +102,7 @@ def build_model(path):
     cfg = read_config(path, 'get_flops.py')
     if cfg.get('custom_imports'):
         import_modules_from_strings(**cfg.custom_imports)
-    model_cfg = cfg.model.get('module', cfg.model)
+    model_cfg = inner_model(cfg)
     model_cfg.backbone.pop('init_cfg', None)
     scope = cfg.get('default_scope', 'mmdet')
     init_default_scope(scope)

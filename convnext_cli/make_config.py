@@ -29,7 +29,7 @@ from typing import Dict, List, Optional, Tuple
 
 from mmengine.config import Config
 
-from .arguments import read_config
+from .arguments import inner_model, read_config
 from .data_checks import Report, check_coco, check_overlap, check_segmentation
 
 # Base recipes' datasets, for stating how a schedule compares with the published one.
@@ -236,7 +236,7 @@ def main(argv=None) -> int:
 def verify(path: Path) -> Config:
     """Read the written config back: every num_classes agrees with the class list."""
     cfg = Config.fromfile(str(path))
-    model = cfg.model.get('module', cfg.model)
+    model = inner_model(cfg)
     for keys in num_classes_paths(model.to_dict() if hasattr(model, 'to_dict') else model):
         node = model
         for key in keys:
@@ -263,7 +263,7 @@ def _header(args, command: str) -> List[str]:
 
 
 def _pretrained(args, base: Config) -> List[str]:
-    model = base.model.get('module', base.model)
+    model = inner_model(base)
     current = (model.backbone.get('init_cfg') or {}).get('checkpoint')
     if args.checkpoint:
         return ['# Pretrained backbone (--checkpoint; any layout the loader reads).',
@@ -381,8 +381,8 @@ def segmentation_config(args, base: Config, command: str) -> Tuple[str, Report]:
                            'label values\' order) and --reduce-zero-label', False)
     if report.fatal or train is None:
         return '', report
-    model = base.model.get('module', base.model)
-    tta = 'module' in base.model
+    model = inner_model(base)
+    tta = base.model.get('type') in ('DetTTAModel', 'SegTTAModel')
     prefix = '_base_.model.module' if tta else '_base_.model'
     paths = num_classes_paths(model.to_dict())
     total = args.gpus * args.batch_size

@@ -14,6 +14,8 @@ import torch
 from mmengine.config import Config
 from mmengine.logging import print_log
 
+from .arguments import inner_model
+
 DATASET_HINTS = {
     'CocoDataset': 'COCO 2017 from https://cocodataset.org/#download (train2017, val2017 '
                    'and annotations_trainval2017), unpacked as data/coco/{train2017,val2017,'
@@ -130,8 +132,7 @@ def _pretrained_checkpoints(node) -> Iterable[str]:
 
 def _model_and_backbone(cfg: Config) -> Tuple[dict, dict]:
     """The model config (inside a TTA wrapper if there is one) and its backbone config."""
-    model = cfg.get('model') or {}
-    model = model.get('module', model)
+    model = inner_model(cfg)
     return model, model.get('backbone') or {}
 
 

@@ -18,7 +18,7 @@ from typing import List
 import torch
 from mmengine.config import Config, DictAction
 
-from .arguments import read_config
+from .arguments import inner_model, read_config
 from .preflight import layer_decay_problem
 
 
@@ -31,8 +31,7 @@ def build_model_on_meta(cfg: Config):
         from mmseg.registry import MODELS
         from mmseg.utils import register_all_modules
     register_all_modules(init_default_scope=True)
-    model_cfg = cfg.model.get('module', cfg.model) if cfg.model.get('type') in (
-        'SegTTAModel', 'DetTTAModel') else cfg.model
+    model_cfg = inner_model(cfg)
     model_cfg.backbone.pop('init_cfg', None)
     with torch.device('meta'):
         return MODELS.build(model_cfg)

@@ -26,7 +26,7 @@ from mmengine.runner import Runner
 from convnext_backbone import CheckpointError
 from convnext_backbone.checkpoint import download
 
-from .arguments import add_common_args, load_config
+from .arguments import add_common_args, inner_model, load_config
 from .preflight import check_datasets, prepare_cpu_distributed
 
 
@@ -106,7 +106,7 @@ def main(argv=None):
     check_datasets(cfg, ('test',), f'python tools/test.py {args.config} {args.checkpoint}')
     prepare_cpu_distributed(cfg)
     # The checkpoint holds every weight: skip the backbone's pretrained init.
-    model = cfg.model.get('module', cfg.model)
+    model = inner_model(cfg)
     if model.get('backbone', {}).get('init_cfg'):
         model.backbone.init_cfg = None
     if args.show_dir:

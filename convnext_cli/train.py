@@ -15,7 +15,7 @@ from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from .arguments import add_common_args, load_config
+from .arguments import add_common_args, inner_model, load_config
 from .preflight import (
     adapt_amp_to_device,
     check_datasets,
@@ -72,7 +72,7 @@ def resume_checkpoint(cfg: Config):
 def skip_pretrained(cfg: Config, resume_from: str) -> None:
     """A resumed run takes every weight from its checkpoint: the backbone's pretrained
     file is not read (it may have moved since the run started)."""
-    model = cfg.model.get('module', cfg.model)
+    model = inner_model(cfg)
     init_cfg = model.get('backbone', {}).get('init_cfg')
     if init_cfg:
         print_log(f'Resuming from {resume_from}: every weight comes from it; the backbone\'s '
