@@ -303,10 +303,12 @@ class Proof:
 
     # 4 -----------------------------------------------------------------------------------
     def extraction(self):
+        from dataclasses import replace
+
         import numpy as np
         from PIL import Image
 
-        from convnext_cli.extract_features import extract
+        from convnext_cli.extract_features import ExtractionSettings, extract
         count, size, batch = (4, 64, 2) if self.quick else (512, 512, 32)
         arch = ARCH_SPECS.get(self.archs[0], self.archs[0])
         with tempfile.TemporaryDirectory() as tmp:
@@ -327,13 +329,13 @@ class Proof:
                 out = Path(tmp) / f'out_{amp}'
                 set_mode('fp32')  # TF32 off for the fp32 rows: extraction and forward alike
                 workers = min(8, os.cpu_count() or 1)
-                extract([str(images)], str(out), arch=arch, device=str(DEVICE), batch_size=batch,
-                        workers=workers, amp=amp, dtype='float16', progress=False,
-                        log=lambda *_: None)  # first run: warm-up (cudnn, workers)
-                report = extract([str(images)], str(out), arch=arch, device=str(DEVICE),
-                                 batch_size=batch, workers=workers, amp=amp,
-                                 dtype='float16', progress=False, overwrite=True,
-                                 log=lambda *_: None)
+                settings = ExtractionSettings(
+                    inputs=(str(images),), out_dir=str(out), arch=arch, device=str(DEVICE),
+                    batch_size=batch, workers=workers, amp=amp, dtype='float16')
+                # first run: warm-up (cudnn, workers)
+                extract(settings, log=lambda *_: None, progress=False)
+                report = extract(replace(settings, overwrite=True), log=lambda *_: None,
+                                 progress=False)
                 model = ConvNeXtBackbone(arch).to(DEVICE).eval()
                 x = torch.randn(batch, 3, size, size, device=DEVICE)
                 mode = {None: 'fp32', 'bf16': 'amp_bf16', 'fp16': 'amp_fp16'}[amp]

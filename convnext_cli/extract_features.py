@@ -26,149 +26,30 @@ every N-th image and rank 0 merges the manifest at the end.
 from __future__ import annotations
 
 import argparse
-import os
-import queue
 import sys
-import threading
 import time
-from datetime import timedelta
+from dataclasses import replace
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Sequence
 
 import numpy as np
 import torch
 
 from convnext_backbone import ConvNeXtBackbone, load_pretrained
-from convnext_backbone.cpu import native_bf16
 
-from .arguments import arch_from_string
 from .demo_data.drawing import make_demo_picture
 from .extraction import images as img
 from .extraction import outputs
+from .extraction.distributed import init_distributed
+from .extraction.settings import ExtractionError, ExtractionSettings, check_amp
+from .extraction.writer import Writer
+
+__all__ = ['ExtractionError', 'ExtractionSettings', 'check_amp', 'extract', 'init_distributed',
+           'main']
 
 
-class ExtractionError(RuntimeError):
-    """A problem with the inputs or the settings that the user can fix (message says how)."""
-
-
-def energy_maps(features: Sequence[torch.Tensor], size: Tuple[int, int]) -> List[np.ndarray]:
-    """Channel-wise L2 norm of each map, upsampled to ``size`` and scaled to [0, 1]."""
-    maps = []
-    for feat in features:
-        energy = torch.as_tensor(feat).float().norm(dim=0)[None, None]
-        energy = torch.nn.functional.interpolate(energy, size=size, mode='bilinear',
-                                                 align_corners=False)[0, 0]
-        energy = (energy - energy.min()) / (energy.max() - energy.min() + 1e-12)
-        maps.append(energy.numpy())
-    return maps
-
-
-def save_visualization(path: Path, rgb: np.ndarray, maps: List[np.ndarray],
-                       strides: Sequence[int]) -> None:
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, len(maps) + 1, figsize=(3.2 * (len(maps) + 1), 3.4))
-    axes[0].imshow(rgb)
-    axes[0].set_title('input')
-    for ax, energy, stride in zip(axes[1:], maps, strides):
-        ax.imshow(energy, cmap='inferno')
-        ax.set_title(f'stride {stride}: feature energy')
-    for ax in axes:
-        ax.axis('off')
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-
-
-def lower_priority() -> None:
-    """Give the calling thread the lowest CPU priority (Linux: nice 19 for this thread only).
-
-    Decoding and writing then fill the gaps the model's threads leave instead of
-    preempting them: a preempted OpenMP thread stalls every other one at the next barrier.
-    """
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
-    except (AttributeError, OSError):
-        pass  # not Linux: the default priority
-
-
-class Writer(threading.Thread):
-    """Writes feature files and manifest lines behind the model, in arrival order.
-
-    Its queue holds at most ``depth`` jobs, so finished features never pile up in memory.
-    A failure (a full disk, say) stops the run at the next ``put`` with the error.
-    """
-
-    def __init__(self, out: Path, fmt: str, part: outputs.ManifestPart,
-                 strides: Sequence[int], depth: int = 16):
-        super().__init__(daemon=True)
-        self.out, self.fmt, self.part, self.strides = out, fmt, part, strides
-        self.jobs: queue.Queue = queue.Queue(depth)
-        self.error: Optional[BaseException] = None
-
-    def put(self, job: Optional[dict]) -> None:
-        if self.error is not None:
-            raise self.error
-        self.jobs.put(job)
-
-    def finish(self) -> None:
-        self.put(None)
-        self.join()
-        if self.error is not None:
-            raise self.error
-
-    def run(self) -> None:
-        lower_priority()
-        while True:
-            job = self.jobs.get()
-            if job is None:
-                return
-            if self.error is not None:
-                continue  # keep draining so the producer never blocks
-            try:
-                self._do(**job)
-            except BaseException as err:  # noqa: BLE001 - handed to the main thread
-                self.error = err
-
-    def _do(self, record: dict, arrays: Optional[dict] = None,
-            picture: Optional[Tuple[Path, Tuple[int, int]]] = None) -> None:
-        if arrays is not None:
-            outputs.write_features(self.out, record['output'], arrays, self.fmt,
-                                   self.part.rank)
-            if picture is not None:
-                source, size = picture
-                rgb = img.resize_rgb(img.decode_rgb(source)[0], size)
-                maps = energy_maps([arrays[k] for k in sorted(arrays) if k[:5] == 'stage'],
-                                   size)
-                name = Path(record['output']).with_suffix('')
-                save_visualization(self.out / f'{name}_features.png', rgb, maps,
-                                   self.strides)
-        self.part.add(**record)
-
-
-def check_amp(amp: Optional[str], device: str) -> None:
-    """Refuse autocast where it would be slower than fp32 or is not supported."""
-    if amp is None:
-        return
-    if torch.device(device).type == 'cpu':
-        if amp == 'fp16':
-            raise ExtractionError('--amp fp16 is for CUDA devices; on the CPU use --amp bf16 '
-                                  '(on CPUs with native bf16) or leave --amp out.')
-        if not native_bf16():
-            raise ExtractionError('--amp bf16 needs a CPU with native bf16 instructions '
-                                  '(AVX512-BF16 or AMX on x86, BF16 on Arm); this one has '
-                                  'none, and emulated bf16 is slower than fp32. Leave --amp '
-                                  'out.')
-
-
-def extract(inputs: Sequence[str], out_dir: str, arch='tiny', checkpoint=None,
-            out_indices=(0, 1, 2, 3), pool=False, size=None, batch_size=8, device='cpu',
-            visualize=False, log: Callable[[str], None] = print, *,
-            max_size: Optional[int] = None, max_pixels: int = img.DEFAULT_MAX_PIXELS,
-            workers: int = 2, amp: Optional[str] = None, fmt: str = 'npz',
-            dtype: str = 'float32', overwrite: bool = False, rank: int = 0,
-            world_size: int = 1, barrier: Callable[[], None] = lambda: None,
+def extract(settings: ExtractionSettings, log: Callable[[str], None] = print, *,
+            rank: int = 0, world_size: int = 1, barrier: Callable[[], None] = lambda: None,
             progress: bool = True) -> Dict[str, object]:
     """Run (or continue) an extraction; return what this rank did.
 
@@ -176,34 +57,22 @@ def extract(inputs: Sequence[str], out_dir: str, arch='tiny', checkpoint=None,
     'done_before': [sources], 'seconds': float}``. ``rank``/``world_size``/``barrier``
     split the work across processes (each takes every ``world_size``-th image).
     """
-    if fmt not in outputs.FORMATS:
-        raise ExtractionError(f'--format {fmt!r}: choose one of {sorted(outputs.FORMATS)}.')
-    if dtype not in ('float32', 'float16'):
-        raise ExtractionError(f'--dtype {dtype!r}: choose float32 or float16.')
-    if fmt == 'safetensors':
-        try:
-            import safetensors  # noqa: F401
-        except ImportError as err:
-            raise ExtractionError('--format safetensors needs the safetensors package: '
-                                  'pip install safetensors') from err
-    check_amp(amp, device)
-    out = Path(out_dir)
+    s = settings
+    s.validate()
+    out = Path(s.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    settings = dict(arch=arch, checkpoint=checkpoint and (
-        checkpoint if '://' in checkpoint else os.path.abspath(checkpoint)),
-        out_indices=list(out_indices), pool=pool, size=list(size) if size else None,
-        max_size=max_size, format=fmt, dtype=dtype, amp=amp)
-    problem = outputs.check_settings(out, settings, overwrite)
+    recorded_settings = s.record()
+    problem = outputs.check_settings(out, recorded_settings, s.overwrite)
     if problem:
         raise ExtractionError(problem)
     if rank == 0:
-        if overwrite:
+        if s.overwrite:
             outputs.remove_manifest(out)
-        outputs.save_settings(out, settings)
+        outputs.save_settings(out, recorded_settings)
     barrier()
     # Every rank reads the same file list and manifest before anyone appends to it.
-    paths = img.find_images(inputs, exclude=out)
-    names = outputs_of(paths, fmt)
+    paths = img.find_images(s.inputs, exclude=out)
+    names = outputs_of(paths, s.fmt)
     recorded = outputs.read_manifest(out)
     barrier()
 
@@ -227,34 +96,34 @@ def extract(inputs: Sequence[str], out_dir: str, arch='tiny', checkpoint=None,
     outputs.clear_tmp(out, rank)
     part = outputs.ManifestPart(out, rank)
     start = time.perf_counter()
-    model = build_model(arch, checkpoint, out_indices, device)
+    model = build_model(s.arch, s.checkpoint, s.out_indices, s.device)
     strides = [4 * 2 ** i for i in model.out_indices]
-    writer = Writer(out, fmt, part, strides)
+    writer = Writer(out, s.fmt, part, strides)
     writer.start()
     try:
-        with img.pil_pixel_limit(max_pixels):
-            probes = img.probe_all(todo, size, max_size, max_pixels)
+        with img.pil_pixel_limit(s.max_pixels):
+            probes = img.probe_all(todo, s.size, s.max_size, s.max_pixels)
         for item in probes:
             if item.reason:
                 skip(item, item.reason, report, writer, log)
         good = [i for i, item in enumerate(probes) if not item.reason]
-        loader = img.make_loader(img.ImageDataset(probes, max_pixels),
-                                 img.size_batches(probes, good, batch_size), workers,
-                                 pin_memory=torch.device(device).type == 'cuda')
+        loader = img.make_loader(img.ImageDataset(probes, s.max_pixels),
+                                 img.size_batches(probes, good, s.batch_size), s.workers,
+                                 pin_memory=torch.device(s.device).type == 'cuda')
         bar = None
         if progress and rank == 0 and good:
             from mmengine.utils import ProgressBar
             bar = ProgressBar(len(good))
-        autocast = torch.autocast(torch.device(device).type,
-                                  dtype={'bf16': torch.bfloat16, 'fp16': torch.float16}[amp],
-                                  enabled=True) if amp else None
+        autocast = torch.autocast(torch.device(s.device).type,
+                                  dtype={'bf16': torch.bfloat16, 'fp16': torch.float16}[s.amp],
+                                  enabled=True) if s.amp else None
         with torch.inference_mode():
             for batch in loader:
                 for failed in batch.failed:
                     skip(probes[failed.index], failed.reason, report, writer, log)
                 if batch.images is None:
                     continue
-                x = img.normalize(batch.images.to(device, non_blocking=True))
+                x = img.normalize(batch.images.to(s.device, non_blocking=True))
                 if autocast is not None:
                     with autocast:
                         feats = model(x)
@@ -262,8 +131,8 @@ def extract(inputs: Sequence[str], out_dir: str, arch='tiny', checkpoint=None,
                     feats = model(x)
                 # Pooled and cast to the stored dtype on the model's device, so that only
                 # what is written crosses to the host (half of it with --dtype float16).
-                feats = [(f.float().mean(dim=(2, 3)) if pool else f)
-                         .to(getattr(torch, dtype)).cpu() for f in feats]
+                feats = [(f.float().mean(dim=(2, 3)) if s.pool else f)
+                         .to(getattr(torch, s.dtype)).cpu() for f in feats]
                 for b, (index, note) in enumerate(zip(batch.indices, batch.notes)):
                     item = probes[index]
                     if note:
@@ -278,9 +147,9 @@ def extract(inputs: Sequence[str], out_dir: str, arch='tiny', checkpoint=None,
                                   network_size=list(item.target),
                                   shapes={k: list(v.shape) for k, v in arrays.items()
                                           if k.startswith('stage')},
-                                  dtype=dtype, note=note)
+                                  dtype=s.dtype, note=note)
                     writer.put(dict(record=record, arrays=arrays,
-                                    picture=(item.path, item.target) if visualize else None))
+                                    picture=(item.path, item.target) if s.visualize else None))
                     report['written'].append(str(out / names[item.path]))
                     if bar is not None:
                         bar.update()
@@ -341,123 +210,39 @@ def build_model(arch, checkpoint, out_indices, device) -> ConvNeXtBackbone:
     return model.to(device).eval()
 
 
-def _slurm_environment() -> None:
-    """Set torch's rendezvous variables from slurm's, as mmengine's slurm launcher does."""
-    missing = [k for k in ('SLURM_PROCID', 'SLURM_NTASKS', 'SLURM_NODELIST')
-               if k not in os.environ]
-    if missing:
-        raise SystemExit(f'--launcher slurm: {", ".join(missing)} not set; start the tool '
-                         'with srun (tools/slurm_train.sh shows how) or use torchrun')
-    if 'MASTER_ADDR' not in os.environ:
-        import subprocess
-        nodes = os.environ['SLURM_NODELIST']
-        try:
-            first = subprocess.run(['scontrol', 'show', 'hostnames', nodes],
-                                   capture_output=True, text=True)
-        except FileNotFoundError:
-            first = None
-        if first is None or first.returncode != 0 or not first.stdout.strip():
-            raise SystemExit(f'--launcher slurm: scontrol could not name the first node of '
-                             f'{nodes!r}; set MASTER_ADDR to it')
-        os.environ['MASTER_ADDR'] = first.stdout.split()[0]
-    os.environ.setdefault('MASTER_PORT', '29500')
-    os.environ['RANK'] = os.environ['SLURM_PROCID']
-    os.environ['WORLD_SIZE'] = os.environ['SLURM_NTASKS']
-
-
-def init_distributed(launcher: str, device: str) -> Tuple[int, int, str, Callable]:
-    """Join the process group of torchrun or slurm; return (rank, world size, device, barrier).
-
-    CUDA goes through mmengine's ``init_dist`` (nccl, one GPU per local rank); CPU-only
-    processes use gloo (mmengine's launchers call ``torch.cuda.set_device``).
-    """
-    if launcher == 'none' and int(os.environ.get('WORLD_SIZE', '1')) > 1:
-        launcher = 'pytorch'  # started by torchrun without --launcher
-    if launcher == 'none':
-        return 0, 1, device, lambda: None
-    import torch.distributed as dist
-    timeout = timedelta(hours=24)  # ranks finish their shares at different times
-    if torch.device(device).type == 'cuda':
-        from mmengine.dist import init_dist
-        init_dist(launcher, backend='nccl', timeout=timeout.total_seconds())
-        device = f'cuda:{torch.cuda.current_device()}'
-    else:
-        if launcher == 'slurm':
-            _slurm_environment()
-        dist.init_process_group('gloo', timeout=timeout)
-    return dist.get_rank(), dist.get_world_size(), device, dist.barrier
-
-
-def parse_args(argv=None):
+def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('inputs', nargs='*', help='image files, folders or globs')
-    parser.add_argument('--out-dir', default='work_dirs/features')
-    parser.add_argument('--arch', default='tiny',
-                        help='e.g. tiny, v2-nano, or "dict(depths=[...], dims=[...])"')
-    parser.add_argument('--checkpoint', help='any checkpoint layout the loader takes')
+    ExtractionSettings.add_arguments(parser)
     parser.add_argument('--seed', type=int, default=0,
                         help='seed of the random weights when no --checkpoint is given')
-    parser.add_argument('--out-indices', type=int, nargs='+', default=[0, 1, 2, 3])
-    parser.add_argument('--pool', action='store_true', help='store mean-pooled vectors')
-    resize = parser.add_mutually_exclusive_group()
-    resize.add_argument('--size', type=int, nargs=2, metavar=('H', 'W'),
-                        help='resize every image to H x W (default: keep each size)')
-    resize.add_argument('--max-size', type=int, metavar='N',
-                        help='resize images whose longer side is over N to N (aspect kept)')
-    parser.add_argument('--max-pixels', type=int, default=img.DEFAULT_MAX_PIXELS,
-                        help='skip (and report) images with more pixels than this '
-                             '(default: PIL\'s decompression-bomb limit)')
-    parser.add_argument('--batch-size', type=int, default=8)
-    parser.add_argument('--workers', type=int, default=2, help='DataLoader decoding workers')
-    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
-    parser.add_argument('--amp', choices=['bf16', 'fp16'],
-                        help='compute under autocast (bf16: CPUs with native bf16 or '
-                             'CUDA; fp16: CUDA)')
-    parser.add_argument('--format', choices=sorted(outputs.FORMATS), default='npz',
-                        help='npz (numpy only) or safetensors (one file per image)')
-    parser.add_argument('--dtype', choices=['float32', 'float16'], default='float32',
-                        help='stored precision of the features')
-    parser.add_argument('--overwrite', action='store_true',
-                        help='redo every image instead of continuing from the manifest')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none',
                         help='job launcher (torchrun is detected without it)')
-    parser.add_argument('--visualize', action='store_true',
-                        help='also write <name>_features.png: input and stage energies')
     parser.add_argument('--demo', action='store_true',
                         help='extract from a generated image with a ConvNeXt-T')
     args = parser.parse_args(argv)
     if not args.inputs and not args.demo:
         parser.error('give images, folders or globs (or --demo)')
-    for name in ('batch_size', 'max_size', 'max_pixels'):
-        if getattr(args, name) is not None and getattr(args, name) < 1:
-            parser.error(f'--{name.replace("_", "-")} must be at least 1')
-    if args.workers < 0:
-        parser.error('--workers must be 0 (decode in the main process) or more')
     return args
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    settings = ExtractionSettings.from_args(args)
     if args.demo:
-        out = Path(args.out_dir)
+        out = Path(settings.out_dir)
         out.mkdir(parents=True, exist_ok=True)
         image = out / 'demo_image.png'
         make_demo_picture(image)
-        args.inputs, args.visualize, args.overwrite = [str(image)], True, True
-    rank, world_size, device, barrier = init_distributed(args.launcher, args.device)
+        settings = replace(settings, inputs=(str(image),), visualize=True, overwrite=True)
+    rank, world_size, device, barrier = init_distributed(args.launcher, settings.device)
+    settings = replace(settings, device=device)
     if not args.checkpoint:
         torch.manual_seed(args.seed)  # every rank (and every rerun) has the same weights
         if rank == 0 and not args.demo:
             print(f'No --checkpoint: random weights (seed {args.seed}).')
     log = print if rank == 0 else (lambda msg: print(f'[rank {rank}] {msg}'))
     try:
-        report = extract(args.inputs, args.out_dir, arch_from_string(args.arch),
-                         args.checkpoint, tuple(args.out_indices), args.pool, args.size,
-                         args.batch_size, device, args.visualize, log,
-                         max_size=args.max_size, max_pixels=args.max_pixels,
-                         workers=args.workers, amp=args.amp, fmt=args.format,
-                         dtype=args.dtype, overwrite=args.overwrite, rank=rank,
-                         world_size=world_size, barrier=barrier)
+        report = extract(settings, log, rank=rank, world_size=world_size, barrier=barrier)
     except ExtractionError as err:
         print(f'extract_features: {err}', file=sys.stderr)
         return 2

@@ -105,9 +105,10 @@ def test_extraction_on_cuda_matches_the_cpu(tmp_path, amp):
     features = {}
     for device in ('cpu', 'cuda'):
         torch.manual_seed(0)  # the same random weights on both devices
-        extract_features.extract([str(tmp_path / 'in')], str(tmp_path / device), arch=arch,
-                                 device=device, batch_size=2, workers=1, progress=False,
-                                 amp=amp if device == 'cuda' else None, dtype='float16')
+        extract_features.extract(extract_features.ExtractionSettings(
+            inputs=(str(tmp_path / 'in'),), out_dir=str(tmp_path / device), arch=arch,
+            device=device, batch_size=2, workers=1, amp=amp if device == 'cuda' else None,
+            dtype='float16'), progress=False)
         features[device] = {p.name: dict(np.load(p)) for p in (tmp_path / device).glob('*.npz')}
     assert sorted(features['cuda']) == [f'{i}.npz' for i in range(5)]
     for name, cpu in features['cpu'].items():

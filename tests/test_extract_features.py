@@ -43,8 +43,10 @@ def image_folder(tmp_path):
 def run(*args):
     messages = []
     torch.manual_seed(0)  # random weights: the same in every call
-    report = extract_features.extract(*args[:2], arch=eval(ARCH), log=messages.append,
-                                      **args[2] if len(args) > 2 else {})
+    settings = extract_features.ExtractionSettings(
+        inputs=tuple(args[0]), out_dir=args[1], arch=eval(ARCH),
+        **args[2] if len(args) > 2 else {})
+    report = extract_features.extract(settings, log=messages.append)
     return report, messages
 
 
@@ -188,9 +190,9 @@ def test_bad_inputs_are_reported_and_their_batch_mates_written(tmp_path):
     out = tmp_path / 'feats'
     messages = []
     torch.manual_seed(0)
-    report = extract_features.extract(
-        [str(folder), str(missing)], str(out), arch=eval(ARCH), log=messages.append,
-        batch_size=16, max_pixels=100_000, workers=0)
+    report = extract_features.extract(extract_features.ExtractionSettings(
+        inputs=(str(folder), str(missing)), out_dir=str(out), arch=eval(ARCH),
+        batch_size=16, max_pixels=100_000, workers=0), log=messages.append)
     records = {Path(r['source']).name: r for r in manifest(out)}
     assert len(records) == 11
     reasons = {name: r.get('reason') for name, r in records.items() if r['status'] != 'written'}
@@ -290,10 +292,11 @@ def test_amp_runs_only_where_it_pays(tmp_path, monkeypatch):
     path = random_jpegs(tmp_path / 'in', 1)[0]
     with pytest.raises(extract_features.ExtractionError, match='fp16 is for CUDA'):
         run([str(path)], str(tmp_path / 'fp16'), dict(amp='fp16'))
-    monkeypatch.setattr(extract_features, 'native_bf16', lambda: False)
+    from convnext_cli.extraction import settings
+    monkeypatch.setattr(settings, 'native_bf16', lambda: False)
     with pytest.raises(extract_features.ExtractionError, match='native bf16'):
         run([str(path)], str(tmp_path / 'bf16'), dict(amp='bf16'))
-    monkeypatch.setattr(extract_features, 'native_bf16', lambda: True)
+    monkeypatch.setattr(settings, 'native_bf16', lambda: True)
     run([str(path)], str(tmp_path / 'bf16'), dict(amp='bf16'))
     run([str(path)], str(tmp_path / 'fp32'))
     with np.load(tmp_path / 'bf16' / '000.npz') as bf16, \
@@ -405,3 +408,28 @@ def test_slurm_launcher_outside_srun_says_what_is_missing(monkeypatch):
     monkeypatch.setenv('PATH', '')  # no scontrol
     with pytest.raises(SystemExit, match="first node of 'node\\[1-2\\]'; set MASTER_ADDR"):
         extract_features.init_distributed('slurm', 'cpu')
+
+
+def test_one_settings_object_for_the_command_line_the_function_and_the_record(tmp_path):
+    """Every ExtractionSettings field is a command-line option with its default; the parsed
+    command gives the same object as the Python call; settings.json holds its record."""
+    from dataclasses import fields
+
+    from convnext_cli.extraction.settings import ExtractionSettings
+    args = extract_features.parse_args(['x.png', '--out-dir', str(tmp_path), '--arch',
+                                        ARCH, '--size', '64', '96', '--format', 'safetensors',
+                                        '--dtype', 'float16', '--pool', '--device', 'cpu'])
+    parsed = ExtractionSettings.from_args(args)
+    assert parsed == ExtractionSettings(inputs=('x.png',), out_dir=str(tmp_path),
+                                        arch=eval(ARCH), size=(64, 96), fmt='safetensors',
+                                        dtype='float16', pool=True, device='cpu')
+    defaults = ExtractionSettings.from_args(extract_features.parse_args(['x.png',
+                                                                         '--device', 'cpu']))
+    assert defaults == ExtractionSettings(inputs=('x.png',), device='cpu')
+    assert {f.name for f in fields(ExtractionSettings)} <= set(vars(args))
+    assert set(parsed.record()) == {'arch', 'checkpoint', 'out_indices', 'pool', 'size',
+                                    'max_size', 'format', 'dtype', 'amp'}
+    with pytest.raises(extract_features.ExtractionError, match='--batch-size must be at '):
+        ExtractionSettings(batch_size=0).validate()
+    with pytest.raises(extract_features.ExtractionError, match='exclude each other'):
+        ExtractionSettings(size=(64, 64), max_size=100).validate()
