@@ -24,12 +24,20 @@ import os
 import shlex
 import sys
 import textwrap
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 from mmengine.config import Config
 
 from .arguments import inner_model, read_config
+from .config_templates import (
+    BATCH,
+    NO_VALIDATION,
+    PRETRAINED,
+    SEGMENTATION_MODEL,
+    TEMPLATES,
+)
 from .data_checks import Report, check_coco, check_overlap, check_segmentation
 
 # Base recipes' datasets, for stating how a schedule compares with the published one.
@@ -188,6 +196,63 @@ def parse_args(argv=None):
     return args
 
 
+class ReadBackError(RuntimeError):
+    """The written config, read back by mmengine, does not say what was planned."""
+
+
+@dataclass
+class Plan:
+    """Everything the written config sets, decided from the arguments, the base recipe and
+    the checked data; the template of its task turns it into the file."""
+    task: str  # 'detection' or 'segmentation'
+    classes: Tuple[str, ...]
+    pretrained: str
+    batch_size: int
+    length: int  # epochs (detection) or iterations (segmentation)
+    has_val: bool
+    text_fields: Dict[str, object] = field(default_factory=dict)
+
+    def render(self) -> str:
+        template, validation = TEMPLATES[self.task]
+        values = dict(self.text_fields, classes=self.classes, pretrained=self.pretrained,
+                      batch_size=self.batch_size, length=self.length,
+                      num_classes=len(self.classes))
+        values['pretrained_block'] = PRETRAINED[values.pop('from_checkpoint')].format(**values)
+        values['batch_block'] = BATCH.format(**values)
+        values['validation_block'] = (validation.format(**values) if self.has_val
+                                      else NO_VALIDATION.format(**values))
+        if self.task == 'segmentation':
+            values['model_block'] = SEGMENTATION_MODEL[values['tta']].format(**values)
+        return wrap_comments(template.format(**values))
+
+    def check(self, cfg: Config) -> List[str]:
+        """What the read-back config says differently from the plan (empty: all agree)."""
+        problems = []
+        model = inner_model(cfg)
+        plain = model.to_dict() if hasattr(model, 'to_dict') else model
+        for keys in num_classes_paths(plain):
+            node = model
+            for key in keys:
+                node = node[key]
+            if node['num_classes'] != len(self.classes):
+                problems.append(f'model.{".".join(map(str, keys))}.num_classes is '
+                                f'{node["num_classes"]}, not {len(self.classes)}')
+        if not num_classes_paths(plain):
+            problems.append('no head of the model has num_classes')
+        loop = cfg.train_cfg.get('max_epochs' if self.task == 'detection' else 'max_iters')
+        checks = [('metainfo.classes', tuple(cfg.metainfo['classes']), self.classes),
+                  ('pretrained', cfg.get('pretrained'), self.pretrained),
+                  ('model.backbone.init_cfg.checkpoint',
+                   model.backbone.init_cfg.checkpoint, self.pretrained),
+                  ('train_dataloader.batch_size', cfg.train_dataloader.batch_size,
+                   self.batch_size),
+                  ('train_cfg length', loop, self.length),
+                  ('val_dataloader', cfg.get('val_dataloader') is not None, self.has_val)]
+        problems += [f'{name} is {got!r}, planned {want!r}'
+                     for name, got, want in checks if got != want]
+        return problems
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     base = read_config(args.base, 'make_config.py')
@@ -202,90 +267,74 @@ def main(argv=None) -> int:
         if bool(args.val_ann) != bool(args.val_images):
             print('Give both --val-ann and --val-images, or neither.', file=sys.stderr)
             return 2
-        text, report = detection_config(args, base, command)
+        plan, report = plan_detection(args, base, command)
     elif scope == 'mmseg':
         if not (args.data_root and args.classes):
             print(f'{args.base} is a segmentation config: give --data-root (ADE20K layout) '
                   'and --classes.', file=sys.stderr)
             return 2
-        text, report = segmentation_config(args, base, command)
+        plan, report = plan_segmentation(args, base, command)
     else:
         print(f'{args.base}: default_scope {scope!r} is neither mmdet nor mmseg; pass one of '
               'the configs in configs/.', file=sys.stderr)
         return 2
     if report.problems:
         print(report.render())
-    if report.fatal:
+    if report.fatal or plan is None:
         print(f'Not written: {len(report.fatal)} kind(s) of error in the data (above).',
               file=sys.stderr)
         return 1
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(wrap_comments(text))
-    cfg = verify(out)
-    name = out.stem
-    pretrained = cfg.get('pretrained')
+    write_checked(plan, out)
+    pretrained = plan.pretrained
     if pretrained and '://' not in pretrained and not Path(pretrained).is_file():
         print(f'Note: the pretrained backbone {pretrained} is not there yet; download it '
               f'before training (docs/checkpoints.md) or pass --checkpoint.')
     print(f'Wrote {out}. Next:\n  python tools/train.py {out}\n  python tools/test.py {out} '
-          f'work_dirs/{name}/<checkpoint>.pth')
+          f'work_dirs/{out.stem}/<checkpoint>.pth')
     return 0
 
 
-def verify(path: Path) -> Config:
-    """Read the written config back: every num_classes agrees with the class list."""
-    cfg = Config.fromfile(str(path))
-    model = inner_model(cfg)
-    for keys in num_classes_paths(model.to_dict() if hasattr(model, 'to_dict') else model):
-        node = model
-        for key in keys:
-            node = node[key]
-        assert node['num_classes'] == len(cfg.metainfo['classes']), keys
+def write_checked(plan: Plan, out: Path) -> Config:
+    """Write the plan's config beside ``out``, read it back with mmengine, and move it into
+    place only if it says what was planned (else :class:`ReadBackError`; the file is kept as
+    ``<out>.rejected`` for a look)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    draft = out.with_name(out.stem + '.draft.py')  # mmengine reads .py files only
+    draft.write_text(plan.render())
+    try:
+        cfg = Config.fromfile(str(draft))
+        problems = plan.check(cfg)
+    except Exception as err:  # noqa: BLE001 - any failure to read it back is reported
+        problems, cfg = [f'mmengine cannot read it: {type(err).__name__}: {err}'], None
+    if problems:
+        rejected = out.with_name(out.name + '.rejected')
+        os.replace(draft, rejected)
+        raise ReadBackError(f'make_config: the config written for {out} does not read back '
+                            f'as planned ({"; ".join(problems)}); kept as {rejected}. '
+                            f'This is a bug of tools/make_config.py: please report it.')
+    os.replace(draft, out)
     return cfg
 
 
-def _base_line(args) -> str:
-    return repr(os.path.relpath(os.path.abspath(args.base),
-                                os.path.dirname(os.path.abspath(args.out))))
-
-
-def _header(args, command: str) -> List[str]:
-    return [
-        f'# Fine-tuning config written by tools/make_config.py on '
-        f'{datetime.date.today().isoformat()}:',
-        f'#   {command}',
-        f'# Everything not set here is the recipe of {args.base}. Paths are as given to the',
-        '# tool (relative ones: to the folder tools/train.py is run from).',
-        f'_base_ = {_base_line(args)}',
-        '',
-    ]
-
-
-def _pretrained(args, base: Config) -> List[str]:
+def _common_fields(args, base: Config, command: str, length: int, why: str,
+                   schedulers: List[dict], interval: int, has_val: bool) -> Dict[str, object]:
     model = inner_model(base)
-    current = (model.backbone.get('init_cfg') or {}).get('checkpoint')
-    if args.checkpoint:
-        return ['# Pretrained backbone (--checkpoint; any layout the loader reads).',
-                f'pretrained = {args.checkpoint!r}']
-    return ['# Pretrained backbone: the recipe\'s file (pass --checkpoint for another).',
-            f'pretrained = {current!r}']
-
-
-def _batch_lines(args, base: Config) -> List[str]:
     total = args.gpus * args.batch_size
-    base_batch = base.get('auto_scale_lr', {}).get('base_batch_size', 16)
     lr = base.optim_wrapper.optimizer.lr
-    return [
-        f'# Batch: {args.gpus} GPU(s) x {args.batch_size} images = {total}. The recipe\'s lr '
-        f'{lr:g} is for batch {base_batch};',
-        f'# mmengine scales it by the real total batch at start (here x{total}/{base_batch} '
-        f'= {lr * total / base_batch:.3g}).',
-        f'auto_scale_lr = dict(enable=True, base_batch_size={base_batch})',
-    ]
+    base_batch = base.get('auto_scale_lr', {}).get('base_batch_size', 16)
+    return dict(
+        date=datetime.date.today().isoformat(), command=command, base=args.base,
+        base_relative=os.path.relpath(os.path.abspath(args.base),
+                                      os.path.dirname(os.path.abspath(args.out))),
+        from_checkpoint=bool(args.checkpoint), gpus=args.gpus, total_batch=total, lr=lr,
+        base_batch=base_batch, scaled_lr=lr * total / base_batch, schedule_note=why,
+        schedulers=_list(schedulers), interval=interval,
+        val_interval=f', val_interval={interval}' if has_val else '',
+        recipe_checkpoint=(model.backbone.get('init_cfg') or {}).get('checkpoint'))
 
 
-def detection_config(args, base: Config, command: str) -> Tuple[str, Report]:
+def plan_detection(args, base: Config, command: str) -> Tuple[Optional[Plan], Report]:
     report = Report()
     decode = not args.headers_only
     train = check_coco(args.train_ann, args.train_images, report, 'train', decode)
@@ -299,66 +348,26 @@ def detection_config(args, base: Config, command: str) -> Tuple[str, Report]:
                        'categories differ from the training file\'s', 'use the same '
                        '"categories" list (same names, same order) in both files', True)
     if report.fatal or train is None:
-        return '', report
-    classes = tuple(c['name'] for c in train.categories)
-    id_list = ', '.join(f'{c["id"]} -> {i} {c["name"]!r}'
-                        for i, c in enumerate(train.categories))
-    model_cfg = base.model.to_dict()
-    paths = num_classes_paths(model_cfg)
+        return None, report
     total = args.gpus * args.batch_size
     epochs, why = detection_schedule(base, train.num_images, total, args.epochs)
-    per_epoch = math.ceil(train.num_images / total)
-    schedulers = rescale_schedulers(base, epochs, True, per_epoch)
-    interval = max(1, math.ceil(epochs / 10))
-    lines = _header(args, command) + [
-        f'# Classes: the {len(classes)} categories of {args.train_ann}, in the order of its',
-        '# "categories" list, which is how mmdet\'s CocoDataset numbers them '
-        '(category id -> label):',
-        f'# {id_list}.',
-        f'classes = {classes!r}',
-        'metainfo = dict(classes=classes)',
-        'num_classes = len(classes)',
-        '',
-    ] + _pretrained(args, base) + [
-        'model = dict(',
-        '    backbone=dict(init_cfg=dict(type=\'Pretrained\', checkpoint=pretrained)),',
-        render_heads(paths, '_base_.model') + ')',
-        '',
-        '# Data: the training set (checked by tools/make_config.py before writing).',
-        'train_dataloader = dict(',
-        f'    batch_size={args.batch_size},  # per GPU (--batch-size)',
-        '    dataset=dict(',
-        '        data_root=\'\',',
-        '        metainfo=metainfo,',
-        f'        ann_file={args.train_ann!r},',
-        f'        data_prefix=dict(img={_dir(args.train_images)!r})))',
-    ]
-    if val:
-        lines += [
-            'val_dataloader = dict(',
-            '    dataset=dict(',
-            '        data_root=\'\',',
-            '        metainfo=metainfo,',
-            f'        ann_file={args.val_ann!r},',
-            f'        data_prefix=dict(img={_dir(args.val_images)!r})))',
-            'test_dataloader = val_dataloader',
-            f'val_evaluator = dict(ann_file={args.val_ann!r})',
-            'test_evaluator = val_evaluator',
-        ]
-    else:
-        lines += ['# No validation set (--val-ann): no evaluation during training.',
-                  'val_dataloader = val_cfg = val_evaluator = None',
-                  'test_dataloader = test_cfg = test_evaluator = None']
-    loop = f'dict(max_epochs={epochs}' + (f', val_interval={interval})' if val else ')')
-    lines += [''] + _batch_lines(args, base) + ['', why,
-              f'train_cfg = {loop}',
-              f'param_scheduler = {_list(schedulers)}',
-              f'default_hooks = dict(checkpoint=dict(interval={interval}, max_keep_ckpts=3))',
-              '']
-    return '\n'.join(lines), report
+    schedulers = rescale_schedulers(base, epochs, True, math.ceil(train.num_images / total))
+    fields_ = _common_fields(args, base, command, epochs, why, schedulers,
+                             max(1, math.ceil(epochs / 10)), bool(val))
+    fields_.update(
+        train_ann=args.train_ann, train_images=_dir(args.train_images),
+        val_ann=args.val_ann, val_images=args.val_images and _dir(args.val_images),
+        no_val_reason='--val-ann',
+        id_list=', '.join(f'{c["id"]} -> {i} {c["name"]!r}'
+                          for i, c in enumerate(train.categories)),
+        heads=render_heads(num_classes_paths(base.model.to_dict()), '_base_.model'))
+    plan = Plan('detection', tuple(c['name'] for c in train.categories),
+                args.checkpoint or fields_['recipe_checkpoint'], args.batch_size, epochs,
+                bool(val), fields_)
+    return plan, report
 
 
-def segmentation_config(args, base: Config, command: str) -> Tuple[str, Report]:
+def plan_segmentation(args, base: Config, command: str) -> Tuple[Optional[Plan], Report]:
     report = Report()
     root = Path(args.data_root)
     classes = tuple(args.classes)
@@ -380,66 +389,25 @@ def segmentation_config(args, base: Config, command: str) -> Tuple[str, Report]:
                            'training label map contains', 'check --classes (its order is the '
                            'label values\' order) and --reduce-zero-label', False)
     if report.fatal or train is None:
-        return '', report
-    model = inner_model(base)
+        return None, report
     tta = base.model.get('type') in ('DetTTAModel', 'SegTTAModel')
-    prefix = '_base_.model.module' if tta else '_base_.model'
-    paths = num_classes_paths(model.to_dict())
-    total = args.gpus * args.batch_size
-    iters, why = segmentation_schedule(base, train.num_images, total, args.iters)
+    iters, why = segmentation_schedule(base, train.num_images, args.gpus * args.batch_size,
+                                       args.iters)
     schedulers = rescale_schedulers(base, iters, False, 1)
-    interval = max(1, iters // 10)
-    reduce = args.reduce_zero_label
-    head_text = render_heads(paths, prefix, indent=8 if tta else 4)
-    mapping = 'v - 1 (0 is ignored: --reduce-zero-label)' if reduce else 'v'
-    lines = _header(args, command) + [
-        f'# Classes: --classes; label value {mapping} -> class index, 255 is ignored.',
-        f'classes = {classes!r}',
-        'metainfo = dict(classes=classes)',
-        'num_classes = len(classes)',
-        '',
-    ] + _pretrained(args, base)
-    backbone = '    backbone=dict(init_cfg=dict(type=\'Pretrained\', checkpoint=pretrained)),'
-    if tta:
-        lines += ['model = dict(module=dict(', '    ' + backbone, head_text + '))']
-    else:
-        lines += ['model = dict(', backbone, head_text + ')']
-    pipeline = ('[dict(t, reduce_zero_label={r}) if t[\'type\'] == \'LoadAnnotations\' else t\n'
-                '                  for t in _base_.{split}_dataloader.dataset.pipeline]')
-    lines += [
-        '',
-        f'# Data: {args.data_root} in the ADE20K layout (checked by tools/make_config.py).',
-        f'dataset = dict(type=\'BaseSegDataset\', data_root={args.data_root!r}, '
-        f'metainfo=metainfo,',
-        f'               img_suffix={args.img_suffix!r}, seg_map_suffix='
-        f'{args.seg_map_suffix!r}, reduce_zero_label={reduce})',
-        'train_dataloader = dict(',
-        f'    batch_size={args.batch_size},  # per GPU (--batch-size)',
-        '    dataset=dict(**dataset, data_prefix=dict(img_path=\'images/training\', '
-        'seg_map_path=\'annotations/training\'),',
-        '                 pipeline=' + pipeline.format(r=reduce, split='train') + '))',
-    ]
-    if val:
-        lines += [
-            'val_dataloader = dict(',
-            '    dataset=dict(**dataset, data_prefix=dict(img_path=\'images/validation\', '
-            'seg_map_path=\'annotations/validation\'),',
-            '                 pipeline=' + pipeline.format(r=reduce, split='val') + '))',
-            'test_dataloader = val_dataloader',
-        ]
-    else:
-        lines += ['# No images/validation: no evaluation during training.',
-                  'val_dataloader = val_cfg = val_evaluator = None',
-                  'test_dataloader = test_cfg = test_evaluator = None']
-    loop = f'dict(type=\'IterBasedTrainLoop\', max_iters={iters}' + (
-        f', val_interval={interval})' if val else ')')
-    lines += [''] + _batch_lines(args, base) + [
-        '', why,
-        f'train_cfg = {loop}',
-        f'param_scheduler = {_list(schedulers)}',
-        f'default_hooks = dict(checkpoint=dict(by_epoch=False, interval={interval}, '
-        'max_keep_ckpts=3))', '']
-    return '\n'.join(lines), report
+    fields_ = _common_fields(args, base, command, iters, why, schedulers,
+                             max(1, iters // 10), bool(val))
+    fields_.update(
+        data_root=args.data_root, img_suffix=args.img_suffix,
+        seg_map_suffix=args.seg_map_suffix, reduce_zero_label=args.reduce_zero_label,
+        no_val_reason='no images/validation', tta=tta,
+        label_mapping=('v - 1 (0 is ignored: --reduce-zero-label)'
+                       if args.reduce_zero_label else 'v'),
+        heads=render_heads(num_classes_paths(inner_model(base).to_dict()),
+                           '_base_.model.module' if tta else '_base_.model',
+                           indent=8 if tta else 4))
+    plan = Plan('segmentation', classes, args.checkpoint or fields_['recipe_checkpoint'],
+                args.batch_size, iters, bool(val), fields_)
+    return plan, report
 
 
 def wrap_comments(text: str, width: int = 88) -> str:

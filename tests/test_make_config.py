@@ -283,3 +283,24 @@ def test_readme_section_runs_as_written(tmp_path):
                                 timeout=900)
         assert result.returncode == 0, command + '\n' + (result.stdout + result.stderr)[-3000:]
     assert 'coco/bbox_mAP' in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize('break_it', ['epochs', 'heads'])
+def test_a_config_that_does_not_read_back_as_planned_is_refused(own_coco, tmp_path,
+                                                                monkeypatch, break_it):
+    """The written file is read back by mmengine and compared with the plan: a template
+    that writes something else (a wrong schedule, a head left at 80 classes) is an error,
+    and the file is kept aside, not at --out."""
+    template, validation = make_config.TEMPLATES['detection']
+    if break_it == 'epochs':
+        broken = template.replace('max_epochs={length}', 'max_epochs={length} + 1')
+    else:
+        broken = template.replace('{heads})', ')')
+    assert broken != template
+    monkeypatch.setitem(make_config.TEMPLATES, 'detection', (broken, validation))
+    out = tmp_path / 'configs' / 'mine.py'
+    with pytest.raises(make_config.ReadBackError, match='does not read back as planned') as e:
+        make('maskrcnn_convnext_t.py', out, own_coco)
+    assert ('train_cfg length is' if break_it == 'epochs' else 'num_classes is 80') in str(
+        e.value)
+    assert not out.exists() and out.with_name('mine.py.rejected').is_file()
