@@ -37,7 +37,7 @@ features: setup
 # Everything, then the CPU-dependent tests again under the AVX2 emulation, so that both
 # kinds of CPU are covered whichever machine runs it.
 test: setup
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=25
 	$(MAKE) --no-print-directory test-avx2
 
 test-avx2: setup
