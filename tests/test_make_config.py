@@ -228,10 +228,23 @@ def run(*args, cwd=ROOT):
 
 
 @pytest.mark.e2e
-@pytest.mark.parametrize('base', ['maskrcnn_convnext_t.py', 'cascade_maskrcnn_convnext_t.py'])
+@pytest.mark.parametrize('base', ['cascade_maskrcnn_convnext_t.py'])
 def test_written_detection_configs_train_and_evaluate(own_coco, tmp_path, base):
+    # Cascade: its three box heads are a list the written config rewrites. A written Mask
+    # R-CNN config trains and tests in test_readme_section_runs_as_written.
     out = tmp_path / 'mine.py'
     assert make(base, out, own_coco) == 0
+    # Shrunk like the arch: the 128-pixel demo images at 256 instead of the recipe's
+    # 1333x800 multi-scale crops (the written lines above stay as they are).
+    small = ("[dict(type='LoadImageFromFile'), dict(type='LoadAnnotations', with_bbox=True, "
+             "with_mask=True), dict(type='Resize', scale=(256, 256), keep_ratio=True), {}"
+             "dict(type='PackDetInputs'{})]")
+    with open(out, 'a') as f:
+        f.write("train_dataloader['dataset']['pipeline'] = " + small.format(
+                    "dict(type='RandomFlip', prob=0.5), ", '') + '\n')
+        f.write("val_dataloader['dataset']['pipeline'] = " + small.format(
+                    '', ", meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', "
+                        "'scale_factor')") + '\n')
     result, log = run('tools/train.py', out, '--work-dir', tmp_path / 'work', '--cfg-options',
                       *SHRINK_DET, 'train_dataloader.dataset.indices=4',
                       'val_dataloader.dataset.indices=2', 'train_cfg.max_epochs=1',
