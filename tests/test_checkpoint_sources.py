@@ -3,13 +3,11 @@ run arguments in the pickle, and downloads (cache key, hash suffix, one per mach
 served by a local HTTP server on 127.0.0.1."""
 import argparse
 import hashlib
-import http.server
 import multiprocessing
-import threading
-import time
 
 import pytest
 import torch
+from helpers import LocalServer
 
 from convnext_backbone import CheckpointError, ConvNeXtBackbone, load_pretrained
 from convnext_backbone.checkpoint import read_checkpoint
@@ -114,36 +112,6 @@ class _Opaque:
 
 # --- downloads -----------------------------------------------------------------------
 
-class _Server:
-    """Serves files from a dict on 127.0.0.1 and counts the GET requests per path."""
-
-    def __init__(self, files, delay=0.0):
-        counts = self.counts = {}
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                counts[self.path] = counts.get(self.path, 0) + 1
-                body = files.get(self.path)
-                if body is None:
-                    self.send_error(404)
-                    return
-                time.sleep(delay)
-                self.send_response(200)
-                self.send_header('Content-Length', str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
-        self.url = f'http://127.0.0.1:{self.httpd.server_address[1]}'
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.httpd.shutdown()
-
-
 def file_bytes(tmp_path, state, name='x.pth'):
     torch.save(state, tmp_path / name)
     return (tmp_path / name).read_bytes()
@@ -153,7 +121,7 @@ def test_two_urls_with_the_same_file_name_do_not_share_a_cache_entry(tmp_path, m
     monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'hub'))
     a = file_bytes(tmp_path, {'w': torch.zeros(2)}, 'a.pth')
     b = file_bytes(tmp_path, {'w': torch.ones(2)}, 'b.pth')
-    server = _Server({'/v1/model.pth': a, '/v2/model.pth': b})
+    server = LocalServer({'/v1/model.pth': a, '/v2/model.pth': b})
     try:
         first = read_checkpoint(f'{server.url}/v1/model.pth')
         second = read_checkpoint(f'{server.url}/v2/model.pth')
@@ -169,7 +137,7 @@ def test_hash_suffix_in_the_file_name_is_checked(tmp_path, monkeypatch):
     monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'hub'))
     body = file_bytes(tmp_path, {'w': torch.arange(3.0)})
     good = hashlib.sha256(body).hexdigest()[:8]
-    server = _Server({f'/convnext-{good}.pth': body, '/convnext-deadbeef.pth': body})
+    server = LocalServer({f'/convnext-{good}.pth': body, '/convnext-deadbeef.pth': body})
     try:
         assert read_checkpoint(f'{server.url}/convnext-{good}.pth')['w'].sum() == 3
         with pytest.raises(CheckpointError, match='SHA-256 does not start with deadbeef'):
@@ -190,7 +158,7 @@ def _fetch(url, torch_home, results, barrier):
 
 def test_processes_on_one_machine_download_once(tmp_path):
     body = file_bytes(tmp_path, {'w': torch.ones(4)})
-    server = _Server({'/big.pth': body}, delay=1.0)  # slow: the processes overlap
+    server = LocalServer({'/big.pth': body}, delay=1.0)  # slow: the processes overlap
     ctx = multiprocessing.get_context('spawn')
     results, barrier = ctx.Queue(), ctx.Barrier(3)
     procs = [ctx.Process(target=_fetch, args=(f'{server.url}/big.pth',

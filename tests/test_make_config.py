@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import run_python
 from mmengine.config import Config
 from PIL import Image
 
@@ -222,9 +223,7 @@ def test_label_values_outside_the_classes(tmp_path):
 # --- two iterations of each written config, and the README's commands ---------------
 
 def run(*args, cwd=ROOT):
-    result = subprocess.run([sys.executable, *map(str, args)], capture_output=True,
-                            text=True, cwd=cwd, timeout=900)
-    return result, result.stdout + result.stderr
+    return run_python(*args, cwd=cwd)
 
 
 @pytest.mark.e2e

@@ -2,13 +2,8 @@
 tools/test.py as shipped in their wheels, which `mim train` runs; DetInferencer and
 MMSegInferencer), our tools/test.py options with each library's meaning, URL checkpoints,
 and a resumed run whose pretrained file has moved."""
-import http.server
-import os
 import pickle
 import shutil
-import subprocess
-import sys
-import threading
 from pathlib import Path
 
 import mmdet
@@ -16,6 +11,7 @@ import mmseg
 import numpy as np
 import pytest
 import torch
+from helpers import LocalServer, run_python
 
 from convnext_backbone import ConvNeXtBackbone
 from convnext_cli.demo_data.ade import make_ade_demo
@@ -31,10 +27,7 @@ MMSEG_TOOLS = Path(mmseg.__file__).parent / '.mim' / 'tools'
 
 
 def run(*args, env=None):
-    result = subprocess.run([sys.executable, *map(str, args)], capture_output=True,
-                            text=True, cwd=ROOT, timeout=900,
-                            env={**os.environ, **(env or {})})
-    return result, result.stdout + result.stderr
+    return run_python(*args, env=env)
 
 
 def det_data_options(root):
@@ -134,18 +127,6 @@ def small_det_config(tmp, data, **extra):
     return path
 
 
-class _Server:
-    def __init__(self, root):
-        handler = lambda *a, **k: http.server.SimpleHTTPRequestHandler(  # noqa: E731
-            *a, directory=str(root), **k)
-        self.httpd = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
-        self.url = f'http://127.0.0.1:{self.httpd.server_address[1]}'
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.httpd.shutdown()
-
-
 def test_our_test_tool_out_show_dir_tta_and_url_as_mmdet(det_run, tmp_path):
     config = small_det_config(tmp_path, det_run['data'])
     checkpoint = det_run['checkpoint']
@@ -165,7 +146,7 @@ def test_our_test_tool_out_show_dir_tta_and_url_as_mmdet(det_run, tmp_path):
                       '--tta', '--cfg-options', *fix)
     assert result.returncode == 0, log[-3000:]
     assert 'coco/bbox_mAP' in log
-    server = _Server(checkpoint.parent)
+    server = LocalServer(root=checkpoint.parent)
     try:
         result, log = run('tools/test.py', config, f'{server.url}/{checkpoint.name}',
                           '--work-dir', tmp_path / 'w3',

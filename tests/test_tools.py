@@ -1,11 +1,10 @@
 """tools/train.py, test.py and dist_train.sh on a tiny generated COCO set."""
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+from helpers import run_command
 
 from convnext_cli.demo_data.ade import make_ade_demo
 from convnext_cli.demo_data.coco import make_coco_demo
@@ -50,9 +49,7 @@ def train_in_process(*argv):
 
 
 def run_tool(*args, env=None):
-    result = subprocess.run([*args], capture_output=True, text=True, cwd=ROOT,
-                            env={**os.environ, **(env or {})}, timeout=600)
-    return result, result.stdout + result.stderr
+    return run_command(*args, env=env, timeout=600)
 
 
 @pytest.mark.e2e
