@@ -1,7 +1,9 @@
-"""Helpers several test files share, written once: running a tool in a subprocess, and a
-file server on 127.0.0.1."""
+"""Helpers several test files share, written once: reading a config (cached), running a
+tool in a subprocess, and a file server on 127.0.0.1."""
 from __future__ import annotations
 
+import copy
+import functools
 import http.server
 import os
 import subprocess
@@ -12,6 +14,18 @@ from pathlib import Path
 from typing import Dict, Optional, Tuple
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+@functools.lru_cache(maxsize=None)
+def _read_config(path: str):
+    from mmengine.config import Config
+    return Config.fromfile(path)
+
+
+def load_config(path):
+    """``Config.fromfile(path)``, read once per test session: each caller gets its own copy
+    (reading a config with mmdet's or mmseg's bases takes most of a second)."""
+    return copy.deepcopy(_read_config(str(Path(path).resolve())))
 
 
 def run_python(*args, env: Optional[dict] = None, cwd=ROOT,

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from mmengine.config import Config
+from helpers import load_config
 
 from convnext_backbone import ARCH_SETTINGS, ConvNeXtBackbone
 from convnext_cli import model_zoo
@@ -28,7 +28,7 @@ def build_model(cfg):
 
 @pytest.mark.parametrize('path', ALL, ids=[p.stem for p in ALL])
 def test_config_builds_model_with_convnext_backbone(path):
-    cfg = Config.fromfile(str(path))
+    cfg = load_config(str(path))
     model_cfg = cfg.model.get('module', cfg.model)  # multi-scale test: SegTTAModel
     model_cfg.backbone.pop('init_cfg', None)  # pretrained files are not shipped
     with torch.device('meta'):  # XL-size models without allocating their weights
@@ -82,7 +82,7 @@ def test_every_v1_config_has_a_published_recipe_row():
 
 @pytest.mark.parametrize('name', sorted(DETECTION_MODELS))
 def test_detection_recipe_values(name):
-    cfg = Config.fromfile(str(CONFIGS / f'{name}.py'))
+    cfg = load_config(str(CONFIGS / f'{name}.py'))
     arch, drop_path, lr, decay, num_layers = published_recipe(name)
     backbone = cfg.model.backbone
     assert (backbone.arch, backbone.drop_path_rate, backbone.layer_scale_init_value) == (
@@ -108,7 +108,7 @@ def test_detection_recipe_values(name):
 
 @pytest.mark.parametrize('name', sorted(SEGMENTATION_MODELS))
 def test_segmentation_recipe_values(name):
-    cfg = Config.fromfile(str(CONFIGS / f'{name}.py'))
+    cfg = load_config(str(CONFIGS / f'{name}.py'))
     arch, drop_path, lr, _, num_layers = published_recipe(name)
     crop = SEGMENTATION_MODELS[name]['Metadata']['Crop']
     stride = crop * 2 // 3  # the official sliding window: 2/3 of the crop (341, 426)
@@ -129,7 +129,7 @@ def test_segmentation_recipe_values(name):
                                      num_layers=num_layers)
     warmup, poly = cfg.param_scheduler
     assert (warmup.type, warmup.end, poly.type, poly.end) == ('LinearLR', 1500, 'PolyLR', 160000)
-    ms = Config.fromfile(str(CONFIGS / f'{name}.py'))
+    ms = load_config(str(CONFIGS / f'{name}.py'))
     enable_tta(ms, 'mmseg')  # what tools/test.py --tta does
     assert ms.model.type == 'SegTTAModel' and ms.model.module.backbone.arch == arch
     assert ms.test_dataloader.dataset.pipeline[1]['type'] == 'TestTimeAug'
@@ -138,14 +138,14 @@ def test_segmentation_recipe_values(name):
 @pytest.mark.parametrize('path', sorted((CONFIGS / '_base_' / 'backbones').glob('*.py')),
                          ids=lambda p: p.stem)
 def test_size_fragments_state_the_arch_tables_channels(path):
-    cfg = Config.fromfile(str(path))
+    cfg = load_config(str(path))
     assert cfg.convnext_channels == list(ARCH_SETTINGS[cfg.convnext_arch][1])
 
 
 @pytest.mark.parametrize('name', sorted(ALL_MODELS))
 def test_config_pretrained_file_is_the_published_one(name):
     entry = ALL_MODELS[name]
-    cfg = Config.fromfile(str(CONFIGS.parent / entry['Config']))
+    cfg = load_config(str(CONFIGS.parent / entry['Config']))
     published = entry['Pretrained'].rsplit('/', 1)[1]
     assert Path(cfg.model.backbone.init_cfg.checkpoint).name == published
 
@@ -168,8 +168,8 @@ SS_CONFIGS = sorted(CONFIGS.glob('upernet_*.py'))
 def test_tta_tests_whole_images_as_the_official_ms_configs(path):
     """--tta: whole images at each scale (ratios 0.5-1.75, flip), as the official *_ms
     configs; single-scale testing slides windows, as the official *_ss configs."""
-    ss = Config.fromfile(str(path))
-    ms = Config.fromfile(str(path))
+    ss = load_config(str(path))
+    ms = load_config(str(path))
     enable_tta(ms, 'mmseg')
     assert ms.model.type == 'SegTTAModel' and ms.model.module.test_cfg == dict(mode='whole')
     assert ss.model.test_cfg.mode == 'slide'
@@ -184,15 +184,15 @@ def test_v1_from_scratch_with_the_fine_tuning_layer_scale_is_reported():
     """The published configs' layer scale 1.0 is for fine-tuning; from scratch it is flagged
     with the fix, and the demos (from scratch, 1e-6), V2 and pretrained runs are not."""
     from convnext_cli.preflight import from_scratch_layer_scale_problem as problem
-    cfg = Config.fromfile(str(CONFIGS / 'maskrcnn_convnext_t.py'))
+    cfg = load_config(str(CONFIGS / 'maskrcnn_convnext_t.py'))
     assert problem(cfg) is None  # a pretrained init_cfg replaces gamma
     cfg.model.backbone.init_cfg = None
     assert 'layer_scale_init_value=1e-6' in problem(cfg)
     cfg.load_from = 'work_dirs/some_detector.pth'  # a whole-model checkpoint brings gamma
     assert problem(cfg) is None
     for demo in sorted((CONFIGS / 'demo').glob('*.py')):
-        assert problem(Config.fromfile(str(demo))) is None, demo.name
-    v2 = Config.fromfile(str(CONFIGS / 'upernet_convnextv2_a.py'))
+        assert problem(load_config(str(demo))) is None, demo.name
+    v2 = load_config(str(CONFIGS / 'upernet_convnextv2_a.py'))
     v2.model.backbone.init_cfg = None
     assert problem(v2) is None
 

@@ -1,6 +1,7 @@
 """The layer-decay constructor against mmdet's and mmseg's own, and for odd depths."""
 import pytest
 import torch
+from helpers import load_config
 from torch import nn
 
 from convnext_backbone import ConvNeXtBackbone, ConvNeXtLayerDecayOptimizerConstructor
@@ -146,12 +147,11 @@ def test_custom_keys_values_are_checked():
 
 
 def test_param_groups_viewer_shows_what_training_uses():
-    from mmengine.config import Config
 
     from convnext_cli.show_param_groups import build_model_on_meta, param_groups, render
-    cfg = Config.fromfile('configs/maskrcnn_convnext_t.py')
+    cfg = load_config('configs/maskrcnn_convnext_t.py')
     rows = param_groups(cfg)
-    model = build_model_on_meta(Config.fromfile('configs/maskrcnn_convnext_t.py'))
+    model = build_model_on_meta(load_config('configs/maskrcnn_convnext_t.py'))
     assert sum(r['params'] for r in rows) == sum(p.numel() for p in model.parameters())
     for row in rows:  # Mask R-CNN T: decay 0.95 over 6 layers, the rest (id 7) at 1
         layer = int(row['name'].split('_')[1])
@@ -164,11 +164,10 @@ def test_param_groups_viewer_shows_what_training_uses():
 def test_openmmlab_constructor_with_too_few_layers_is_reported():
     """mmdet's own constructor, num_layers=6 on ConvNeXt-S: its groups really get an lr
     above the base lr (decay^-4), and the check says so with the fix."""
-    from mmengine.config import Config
 
     from convnext_cli.preflight import layer_decay_problem
     from convnext_cli.show_param_groups import param_groups
-    cfg = Config.fromfile('configs/maskrcnn_convnext_t.py')
+    cfg = load_config('configs/maskrcnn_convnext_t.py')
     cfg.model.backbone.arch = 'small'
     cfg.optim_wrapper.constructor = 'mmdet.LearningRateDecayOptimizerConstructor'
     cfg.optim_wrapper.paramwise_cfg = dict(decay_rate=0.7, decay_type='layer_wise',

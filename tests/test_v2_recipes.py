@@ -3,7 +3,7 @@ and one training iteration of every V2 config with its arch shrunk (``--cfg-opti
 from pathlib import Path
 
 import pytest
-from mmengine.config import Config
+from helpers import load_config
 
 from convnext_backbone import ARCH_SETTINGS
 from convnext_backbone.engine.layer_decay import infer_num_layers
@@ -21,7 +21,7 @@ SEG = sorted(n for n in V2 if n.startswith('upernet'))
 
 
 def load(name):
-    return Config.fromfile(str(ROOT / V2[name]['Config']))
+    return load_config(str(ROOT / V2[name]['Config']))
 
 
 def test_every_v2_size_has_a_detection_and_a_segmentation_config():
