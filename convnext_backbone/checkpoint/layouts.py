@@ -188,6 +188,9 @@ class Layout:
     renames: Tuple[Rename, ...]
     ignored: str = r'(?!)'  # (?!) matches nothing
     ignored_why: str = ''
+    #: Also ignored when the file has no per-stage norms ``norm0-2``: then it is a
+    #: classifier, and this is its pooled final norm, not a per-stage one.
+    ignored_in_classifiers: str = r'(?!)'
     forbidden: Tuple[str, ...] = ()
     not_wrapped_in: Tuple[str, ...] = ()
     export_name: Optional[str] = None
@@ -280,7 +283,8 @@ LAYOUTS: Tuple[Layout, ...] = (
                                                    pointwise_conv1='pwconv1',
                                                    pointwise_conv2='pwconv2'),
                             'gamma', ('grn.gamma', 'grn.beta'))),
-           ignored=r'^head\.', ignored_why='classification head',
+           ignored=r'^head\.', ignored_in_classifiers=r'^norm3\.',
+           ignored_why='classification head (and a classifier\'s final norm3)',
            example='`stages.S.B.{depthwise_conv,pointwise_conv1,...}`, `head.*`',
            fixture='mmpretrain'),
     Layout('official-detection', 'facebookresearch detection / segmentation (and what this '
@@ -303,11 +307,6 @@ LAYOUTS: Tuple[Layout, ...] = (
 def layout_named(name: str) -> Layout:
     """The :data:`LAYOUTS` entry called ``name``."""
     return next(layout for layout in LAYOUTS if layout.name == name)
-
-
-#: mmpretrain's classifiers keep their final (pooled) norm as ``norm3`` and have no
-#: ``norm0-2``: then ``norm3`` is a head, not a per-stage norm.
-_LONE_FINAL_NORM = 'norm3.'
 
 
 def detect_layout(state: Mapping[str, Tensor], wrappers: List[str]) -> Optional[str]:
@@ -335,13 +334,14 @@ def to_backbone_names(state: Mapping[str, Tensor],
     the layout does not know (kept out of the result, reported by the caller).
     """
     spec = layout_named(layout)
-    ignored = re.compile(spec.ignored)
-    lone_final_norm = layout == 'mmpretrain' and not any(
-        re.match(r'^norm[0-2]\.', k) for k in state)
+    ignored = spec.ignored
+    if not any(re.match(r'^norm[0-2]\.', k) for k in state):
+        ignored = f'{ignored}|{spec.ignored_in_classifiers}'
+    ignored = re.compile(ignored)
     converted: StateDict = OrderedDict()
     ignored_keys, unknown = [], []
     for key, tensor in state.items():
-        if ignored.search(key) or (lone_final_norm and key.startswith(_LONE_FINAL_NORM)):
+        if ignored.search(key):
             ignored_keys.append(key)
             continue
         result = next((r for r in (rename.apply(key, tensor, inward=True)
