@@ -1,16 +1,20 @@
 """FLOPs and parameters against the published ones (configs/metafile.yml): the backbones at
 224x224 (V1 and V2) and the whole detectors and segmentors at their published input."""
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from convnext_cli import model_zoo
 from convnext_cli.get_flops import (
+    WholeDetector,
+    WholeSegmentor,
     backbone_complexity,
+    build_model,
+    complexity,
+    main,
     published_input,
+    whole_gflops,
     whole_model_complexity,
 )
 
@@ -27,13 +31,11 @@ def test_gflops_match_published_within_3_percent(arch):
 
 
 @pytest.mark.e2e
-def test_config_flops_cli():
+def test_config_flops_cli(capsys):
     def run(side):
-        result = subprocess.run([sys.executable, 'tools/get_flops.py',
-                                 'configs/maskrcnn_convnext_t.py', '--shape', str(side),
-                                 str(side)], capture_output=True, text=True, cwd=ROOT)
-        assert result.returncode == 0, result.stderr[-2000:]
-        line = result.stdout.strip().splitlines()[-1]
+        assert main([str(ROOT / 'configs/maskrcnn_convnext_t.py'), '--shape', str(side),
+                     str(side)]) == 0
+        line = capsys.readouterr().out.strip().splitlines()[-1]
         assert '(backbone + neck)' in line, line
         match = re.search(r'([\d.]+) GFLOPs .* ([\d.]+) M parameters', line)
         return float(match.group(1)), float(match.group(2))
@@ -61,6 +63,21 @@ def counted_as_published(entry):
     assert height % 64 == 0 and width % 64 == 0, (height, width)
     gflops, mparams, _ = whole_model_complexity(path, (height // 2, width // 2))
     return 4 * gflops, mparams
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize('config', ['cascade_maskrcnn_convnext_t.py', 'maskrcnn_convnextv2_a.py',
+                                    'upernet_convnextv2_a.py'])
+def test_the_scaled_count_equals_tracing_the_whole_model(config):
+    # whole_gflops counts the backbone at 1/k of the side (here k = 2) and the RoI heads on
+    # 10 RoIs, then scales; tracing everything at once at full size is the truth (on 200
+    # box and 30 mask RoIs to keep it quick: the scaling is the same as to 1000 and 100).
+    model = build_model(str(ROOT / 'configs' / config))
+    whole = WholeSegmentor(model) if hasattr(model, 'decode_head') else WholeDetector(
+        model, 200, 30)
+    for shape in (320, 512), (320, 500):  # k = 2, and k = 1 (no backbone scaling)
+        assert whole_gflops(model, shape, 200, 30) == pytest.approx(
+            complexity(whole, shape)[0], rel=1e-12)
 
 
 @pytest.mark.e2e

@@ -30,7 +30,7 @@ from torch import Tensor, nn
 from ..archs import NUM_STAGES, arch_eps, resolve_arch
 from ..checkpoint import PRETRAINED_KEYS, load_pretrained
 from . import cpu_kernels as cpu_path
-from .layers import GRN, LayerNorm2d, drop_path, layer_norm
+from .layers import GRN, LayerNorm2d, autocast_on, drop_path, layer_norm
 
 #: Total downsampling: the 4x4 stem and three 2x2 downsampling layers.
 MIN_INPUT_SIZE = 32
@@ -103,7 +103,7 @@ class ConvNeXtBlock(nn.Module):
         if drop:
             x = drop_path(gamma * x, self.drop_path_rate, True)
             gamma = gamma.new_ones(())
-        if torch.is_autocast_enabled(shortcut.device.type):
+        if autocast_on(shortcut):
             return torch.addcmul(shortcut, x, gamma)
         return torch.addcmul(shortcut.float(), x, gamma).to(shortcut.dtype)
 

@@ -4,6 +4,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 
+def autocast_on(x: Tensor) -> bool:
+    """Whether autocast is on for ``x``'s device (the meta device, used to infer shapes,
+    has no autocast)."""
+    return x.device.type != 'meta' and torch.is_autocast_enabled(x.device.type)
+
+
 def layer_norm(x: Tensor, norm: nn.LayerNorm) -> Tensor:
     """``norm(x)`` over the last dim, computed in fp32 whenever the input is not fp32.
 
@@ -13,7 +19,7 @@ def layer_norm(x: Tensor, norm: nn.LayerNorm) -> Tensor:
     cast back to the module's dtype; computing it in fp32 keeps the parameter gradients
     (sums over every pixel) as accurate as CUDA's fp32-accumulating kernel.
     """
-    autocast = torch.is_autocast_enabled(x.device.type)
+    autocast = autocast_on(x)
     if not autocast and x.dtype == torch.float32:
         return F.layer_norm(x, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
     with torch.autocast(x.device.type, enabled=False):
