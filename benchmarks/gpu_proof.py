@@ -147,7 +147,7 @@ def measure(model, x, mode, warmup: int, min_repeats: int, target_s: float) -> d
         row[f'{name}_img_s'] = x.shape[0] * 1000 / ms
         row[f'{name}_first_call_s'] = first
         row[f'{name}_repeats'] = repeats
-        # one more untimed call under the profiler: which CPU-only kernels ran (none on CUDA)
+        # one more untimed call, observed: which CPU-only kernels ran (none on CUDA)
         row['cpu_kernel_calls'] = row.get('cpu_kernel_calls', 0) + sum(kernels_seen(fn).values())
     return row
 
