@@ -12,7 +12,6 @@ from collections import Counter
 from contextlib import ExitStack, contextmanager
 from typing import Callable
 
-import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from convnext_backbone.models import cpu_kernels
