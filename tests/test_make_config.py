@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import run_python
+from helpers import run_python, shrink_detector, shrink_segmentor
 from mmengine.config import Config
 from PIL import Image
 
@@ -24,21 +24,6 @@ ROOT = Path(__file__).resolve().parents[1]
 # mmdet numbers labels in the file's "categories" order (12 -> 0, 3 -> 1, 40 -> 2, 7 -> 3).
 NEW_IDS = [12, 3, 40, 7]
 NEW_NAMES = ['kiwi', 'apple', 'pear', 'fig']
-SHRINK_DET = ['model.backbone.arch=v2-atto', 'model.backbone.init_cfg=None',
-              'model.neck.in_channels=[40,80,160,320]']
-
-
-
-def fewer_rois(stages=None):
-    """Options that cut the RoIs: Cascade's 3 x 512 sampled RoIs (1000 proposals at test)
-    through four 3x3 convolutions cost 20 s an iteration on 2 cores; 32 and 100 run the
-    same code. ``stages``: Cascade's number of stages (its rcnn settings are a list)."""
-    rcnn = ['model.train_cfg.rcnn.sampler.num=32'] if stages is None else [
-        f'model.train_cfg.rcnn.{i}.sampler.num=32' for i in range(stages)]
-    return ['model.train_cfg.rpn_proposal.max_per_img=100', *rcnn,
-            'model.test_cfg.rpn.max_per_img=100', 'model.test_cfg.rcnn.max_per_img=20']
-
-
 def relabel(source: Path, target: Path) -> dict:
     data = json.loads(source.read_text())
     mapping = {c['id']: new for c, new in zip(data['categories'], NEW_IDS)}
@@ -256,7 +241,7 @@ def test_written_detection_configs_train_and_evaluate(own_coco, tmp_path, base):
                     '', ", meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', "
                         "'scale_factor')") + '\n')
     result, log = run('tools/train.py', out, '--work-dir', tmp_path / 'work', '--cfg-options',
-                      *SHRINK_DET, *fewer_rois(stages=3), 'train_dataloader.dataset.indices=4',
+                      *shrink_detector(cascade_stages=3), 'train_dataloader.dataset.indices=4',
                       'val_dataloader.dataset.indices=2', 'train_cfg.max_epochs=1',
                       'train_cfg.val_interval=1')
     assert result.returncode == 0, log[-3000:]
@@ -271,9 +256,7 @@ def test_written_segmentation_config_trains_and_evaluates(tmp_path):
                              '--data-root', str(root), '--classes', 'sky', 'ground', 'disc',
                              'box', 'triangle', '--reduce-zero-label']) == 0
     result, log = run('tools/train.py', out, '--work-dir', tmp_path / 'work', '--cfg-options',
-                      'model.backbone.arch=v2-atto', 'model.backbone.init_cfg=None',
-                      'model.decode_head.in_channels=[40,80,160,320]',
-                      'model.auxiliary_head.in_channels=160', 'train_cfg.max_iters=2',
+                      *shrink_segmentor(), 'train_cfg.max_iters=2',
                       'train_cfg.val_interval=2')
     assert result.returncode == 0, log[-3000:]
     assert 'Iter(train) [2/2]' in log and 'mIoU' in log
@@ -296,7 +279,7 @@ def test_readme_section_runs_as_written(tmp_path):
     commands = readme_commands()
     assert [c.split()[1] for c in commands] == [
         'tools/make_demo_data.py', 'tools/make_config.py', 'tools/train.py', 'tools/test.py']
-    shrink = ' --cfg-options ' + ' '.join(SHRINK_DET + fewer_rois())
+    shrink = ' --cfg-options ' + ' '.join(shrink_detector())
     commands[2] += shrink + (' train_dataloader.dataset.indices=4 train_cfg.max_epochs=1 '
                              'val_dataloader.dataset.indices=2')
     commands[3] += shrink + ' test_dataloader.dataset.indices=2'

@@ -3,7 +3,7 @@ and one training iteration of every V2 config with its arch shrunk (``--cfg-opti
 from pathlib import Path
 
 import pytest
-from helpers import load_config
+from helpers import load_config, shrink_detector, shrink_segmentor
 
 from convnext_backbone import ARCH_SETTINGS
 from convnext_backbone.engine.layer_decay import infer_num_layers
@@ -93,23 +93,20 @@ def demo_sets(tmp_path_factory):
 
 
 def one_iteration_options(name, coco, ade):
-    """Shrink the arch to V2-A and the data to two demo images; no validation."""
-    channels = list(ARCH_SETTINGS['v2-atto'][1])
-    options = ['model.backbone.arch=v2-atto', 'model.backbone.init_cfg=None',
-               'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
+    """Shrink the recipe (tests/helpers.py) and the data to two demo images; no validation."""
+    options = ['train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
                'val_cfg=None', 'val_dataloader=None', 'val_evaluator=None',
                'test_cfg=None', 'test_dataloader=None', 'test_evaluator=None',
                'default_hooks.logger.interval=1']
     if name in DET:
-        return options + [
-            f'model.neck.in_channels={channels}'.replace(' ', ''), 'train_cfg.max_epochs=1',
+        return options + shrink_detector() + [
+            'train_cfg.max_epochs=1',
             f'train_dataloader.dataset.data_root={coco}/',
             'train_dataloader.dataset.ann_file=annotations/instances_train.json',
             'train_dataloader.dataset.data_prefix.img=train/',
             'train_dataloader.dataset.metainfo.classes=[' + ','.join(COCO_DEMO_CLASSES) + ']']
-    return options + [
-        f'model.decode_head.in_channels={channels}'.replace(' ', ''),
-        f'model.auxiliary_head.in_channels={channels[2]}', 'train_cfg.max_iters=1',
+    return options + shrink_segmentor() + [
+        'train_cfg.max_iters=1',
         f'train_dataloader.dataset.data_root={ade}']
 
 
