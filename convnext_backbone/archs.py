@@ -27,6 +27,11 @@ ARCH_SETTINGS: Dict[str, Tuple[Tuple[int, ...], Tuple[int, ...], bool]] = {
 }
 
 NUM_STAGES = 4
+#: mmpretrain's names for the sizes only V2 was published at: the same depths and dims,
+#: with V1 blocks unless ``use_grn=True`` and ``layer_scale_init_value=0`` are also given,
+#: as in mmpretrain.
+MMPRETRAIN_NAMES: Dict[str, str] = {'atto': 'v2-atto', 'femto': 'v2-femto', 'pico': 'v2-pico',
+                                    'nano': 'v2-nano', 'huge': 'v2-huge'}
 DEFAULT_EPS = 1e-6
 #: LayerNorm eps of the archs trained with another one (timm's convnext_xxlarge: 1e-5).
 ARCH_EPS: Dict[str, float] = {'xxlarge': 1e-5}
@@ -42,22 +47,29 @@ def arch_eps(arch: Union[str, dict]) -> float:
 def resolve_arch(arch: Union[str, dict]) -> Tuple[List[int], List[int], bool]:
     """Return ``(depths, dims, is_v2)`` for an arch name or a custom ``dict``.
 
-    A custom arch is ``dict(depths=[...4 ints], dims=[...4 ints])``; it counts as V2
-    (GRN, no layer scale) only with ``v2=True``, and may set the LayerNorm ``eps``.
+    A custom arch is ``dict(depths=[...4 ints], dims=[...4 ints])`` (``channels``, as
+    mmpretrain spells it, for ``dims``); it counts as V2 (GRN, no layer scale) only with
+    ``v2=True``, and may set the LayerNorm ``eps``. mmpretrain's names ``atto`` ...
+    ``huge`` (:data:`MMPRETRAIN_NAMES`) are V1 structures of those sizes, as there.
     """
     if isinstance(arch, str):
+        if arch in MMPRETRAIN_NAMES:
+            depths, dims, _ = ARCH_SETTINGS[MMPRETRAIN_NAMES[arch]]
+            return list(depths), list(dims), False
         if arch not in ARCH_SETTINGS:
             raise ValueError(f'Unknown ConvNeXt arch {arch!r}. Allowed names: '
-                             f'{sorted(ARCH_SETTINGS)}, or a dict(depths=[4 ints], '
+                             f'{sorted(ARCH_SETTINGS)} (and mmpretrain\'s '
+                             f'{sorted(MMPRETRAIN_NAMES)}), or a dict(depths=[4 ints], '
                              f'dims=[4 ints]).')
         depths, dims, is_v2 = ARCH_SETTINGS[arch]
         return list(depths), list(dims), is_v2
     if isinstance(arch, dict):
-        unknown = set(arch) - {'depths', 'dims', 'v2', 'eps'}
-        if unknown or 'depths' not in arch or 'dims' not in arch:
+        unknown = set(arch) - {'depths', 'dims', 'channels', 'v2', 'eps'}
+        if unknown or 'depths' not in arch or ('dims' in arch) == ('channels' in arch):
             raise ValueError(f'A custom ConvNeXt arch needs exactly the keys depths and '
-                             f'dims (optionally v2 and eps); got keys {sorted(arch)}.')
-        depths, dims = list(arch['depths']), list(arch['dims'])
+                             f'dims (or mmpretrain\'s channels; optionally v2 and eps); got '
+                             f'keys {sorted(arch)}.')
+        depths, dims = list(arch['depths']), list(arch.get('dims', arch.get('channels')))
         for key, values in (('depths', depths), ('dims', dims)):
             if len(values) != NUM_STAGES or not all(
                     isinstance(v, int) and v > 0 for v in values):

@@ -203,7 +203,7 @@ def test_bad_input_shapes(shape, pattern):
 
 
 @pytest.mark.parametrize('kwargs,pattern', [
-    (dict(arch='huge'), r"Unknown ConvNeXt arch 'huge'.*'v2-huge'"),
+    (dict(arch='hugest'), r"Unknown ConvNeXt arch 'hugest'.*'v2-huge'.*mmpretrain's"),
     (dict(arch=dict(depths=[1, 1, 1], dims=[8, 16, 32, 64])), r"arch\['depths'\] must be 4"),
     (dict(arch=dict(depth=[1, 1, 1, 1])), r'needs exactly the keys depths and dims'),
     (dict(out_indices=(0, 4)), r'out_indices must be .* 0\.\.3'),

@@ -87,6 +87,12 @@ def _same(t: Tensor) -> Tensor:
     return t
 
 
+def _linear(t: Tensor) -> Tensor:
+    """A pointwise layer's weight as a Linear's: a 1x1 convolution's ``(out, in, 1, 1)``
+    (mmpretrain's ``linear_pw_conv=False``) flattened."""
+    return t.flatten(1) if t.dim() == 4 else t
+
+
 def _sparse_conv(t: Tensor) -> Tensor:
     """A MinkowskiEngine kernel as a dense one, as the official ``remap_checkpoint_keys``
     does: ``(k*k, [in,] out)`` flattened with the two spatial axes swapped."""
@@ -147,7 +153,8 @@ def _block(prefix: str, names: Mapping[str, str], gamma: str, grn: Tuple[str, st
     (``dwconv, norm, pwconv1, pwconv2``); ``gamma`` and ``grn`` (gamma, beta) are the
     layout's full names of layer scale and GRN after ``prefix``."""
     ours = 'stages.{s}.{b}'
-    return ([Rename(f'{prefix}.{theirs}.{{p}}', f'{ours}.{mine}.{{p}}')
+    return ([Rename(f'{prefix}.{theirs}.{{p}}', f'{ours}.{mine}.{{p}}',
+                    _linear if mine.startswith('pwconv') else _same)
              for theirs, mine in names.items()]
             + [Rename(f'{prefix}.{gamma}', f'{ours}.gamma'),
                Rename(f'{prefix}.{grn[0]}', f'{ours}.grn.gamma', _grn, grn_out),

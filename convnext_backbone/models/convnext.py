@@ -18,6 +18,7 @@ RoIAlign) silently misread channels-last tensors.
 """
 from __future__ import annotations
 
+import warnings
 from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -30,10 +31,14 @@ from torch import Tensor, nn
 from ..archs import NUM_STAGES, arch_eps, resolve_arch
 from ..checkpoint import PRETRAINED_KEYS, load_pretrained
 from . import cpu_kernels as cpu_path
-from .layers import GRN, LayerNorm2d, autocast_on, drop_path, layer_norm
+from . import mmpretrain_args
+from .layers import GRN, LayerNorm2d, SamePadConv2d, autocast_on, drop_path, layer_norm
 
 #: Total downsampling: the 4x4 stem and three 2x2 downsampling layers.
 MIN_INPUT_SIZE = 32
+#: The strides of the last stage: 32, or 16 / 8 with the last one / two downsamplings
+#: replaced by dilation (timm's ``output_stride``).
+OUTPUT_STRIDES = (32, 16, 8)
 #: The official initialisation: truncated-normal convs and linears, unit LayerNorms.
 DEFAULT_INIT_CFG = [
     dict(type='TruncNormal', layer=['Conv2d', 'Linear'], std=0.02, bias=0.0),
@@ -56,10 +61,11 @@ class ConvNeXtBlock(nn.Module):
     def __init__(self, dim: int, drop_path_rate: float = 0.0,
                  layer_scale_init_value: float = V1_LAYER_SCALE_INIT,
                  use_grn: bool = False, mlp_ratio: int = 4, cpu_kernels: bool = True,
-                 eps: float = 1e-6) -> None:
+                 eps: float = 1e-6, dilation: int = 1) -> None:
         super().__init__()
         hidden = mlp_ratio * dim
-        self.dwconv = nn.Conv2d(dim, dim, kernel_size=7, padding=3, groups=dim)
+        self.dwconv = nn.Conv2d(dim, dim, kernel_size=7, padding=3 * dilation,
+                                dilation=dilation, groups=dim)
         self.norm = nn.LayerNorm(dim, eps=eps)
         self.pwconv1 = nn.Linear(dim, hidden)
         self.grn = GRN(hidden) if use_grn else None
@@ -84,7 +90,8 @@ class ConvNeXtBlock(nn.Module):
         """
         shortcut = x
         x = cpu_path.depthwise_conv(x, self.dwconv.weight, self.dwconv.bias,
-                                    cpu_backward=self.cpu_kernels)
+                                    cpu_backward=self.cpu_kernels,
+                                    dilation=self.dwconv.dilation[0])
         x = x.permute(0, 2, 3, 1)  # (N, C, H, W) -> (N, H, W, C): free on channels-last
         x = layer_norm(x, self.norm)
         x = F.gelu(self.pwconv1(x))
@@ -122,12 +129,13 @@ class ConvNeXtBackbone(BaseModule):
     Args:
         arch (str | dict): A V1 name (``tiny, small, base, large, xlarge``; ``xxlarge``,
             OpenCLIP's tower, LayerNorm eps 1e-5), a V2 name (``v2-atto, v2-femto,
-            v2-pico, v2-nano, v2-tiny, v2-base, v2-large, v2-huge``) or
+            v2-pico, v2-nano, v2-tiny, v2-base, v2-large, v2-huge``), mmpretrain's
+            ``atto, femto, pico, nano, huge`` (V1 blocks unless ``use_grn=True``) or
             ``dict(depths=[4 ints], dims=[4 ints], v2=False, eps=1e-6)``.
             Defaults to ``'tiny'``.
         in_channels (int): Input channels. Defaults to 3.
-        out_indices (Sequence[int]): Stages whose features are returned, each in 0..3
-            (strides 4, 8, 16, 32). Defaults to all four.
+        out_indices (Sequence[int] | int): Stages whose features are returned, each in
+            0..3 (strides 4, 8, 16, 32) or -4..-1 (from the last). Defaults to all four.
         drop_path_rate (float): Stochastic-depth rate of the last block; it rises
             linearly from 0 over all blocks. Defaults to 0.
         layer_scale_init_value (float, optional): Initial layer-scale ``gamma``;
@@ -135,8 +143,8 @@ class ConvNeXtBackbone(BaseModule):
         use_grn (bool, optional): Global Response Normalization in each block.
             ``None`` uses the arch's default (on for V2, off for V1).
         frozen_stages (int): -1 freezes nothing, 0 the stem only, k >= 1 the stem and
-            the first k stages with their downsampling layers (the mmpretrain and
-            mmdet ResNet count). Frozen parts get no gradients and stay in eval mode
+            the first k stages with their downsampling layers (mmdet ResNet's count;
+            mmpretrain's for k >= 1). Frozen parts get no gradients and stay in eval mode
             (so stochastic depth is off there). The per-stage output norms ``norm{i}``
             are never frozen: they belong to the interface with the neck and are
             freshly initialised when a classification checkpoint is loaded, so they
@@ -153,6 +161,22 @@ class ConvNeXtBackbone(BaseModule):
             ``dict(type='Pretrained', checkpoint=PATH)`` takes a checkpoint in any
             published layout (official, timm, torchvision, mmpretrain, V1 or V2) with
             no conversion step; see :mod:`convnext_backbone.checkpoint`.
+        output_stride (int): 32, or 16 / 8 for a dilated backbone (DeepLab-style heads):
+            the last one / two downsampling layers keep the resolution (a 2x2
+            convolution at stride 1 with 'same' padding: one row and column after it
+            at dilation 1, one on each side at 2) and the following depthwise
+            convolutions dilate by 2 / 4, exactly as timm's ``output_stride``; the
+            parameters are the same, so every checkpoint loads. Defaults to 32.
+        stem_patch_size, norm_cfg, act_cfg, linear_pw_conv, gap_before_final_norm:
+            mmpretrain's ``ConvNeXt`` arguments, keyword only, so that its configs switch
+            by changing ``type`` alone. Accepted: ``stem_patch_size=4``,
+            ``norm_cfg=dict(type='LN2d', eps=E)`` (E is used), ``act_cfg=dict(type='GELU')``,
+            ``linear_pw_conv`` either way (the same numbers; both layouts' checkpoints
+            load), ``gap_before_final_norm=False``; any other value changes the network
+            and is refused by name (:mod:`convnext_backbone.models.mmpretrain_args`).
+            mmpretrain's ``arch`` names and ``dict(depths, channels)``, negative
+            ``out_indices`` and ``frozen_stages`` >= 1 mean what they mean there;
+            mmpretrain's ``frozen_stages=0`` (nothing frozen) is ``-1`` here.
 
     Stages after the last of ``out_indices`` and the output norms of stages not in it
     compute nothing the outputs use: their parameters stay (every checkpoint loads) but
@@ -176,19 +200,37 @@ class ConvNeXtBackbone(BaseModule):
                  frozen_stages: int = -1,
                  with_cp: bool = False,
                  cpu_kernels: bool = True,
-                 init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
+                 init_cfg: Optional[Union[dict, List[dict]]] = None,
+                 output_stride: int = 32,
+                 *,
+                 stem_patch_size: Optional[int] = None,
+                 norm_cfg: Optional[dict] = None,
+                 act_cfg: Optional[dict] = None,
+                 linear_pw_conv: Optional[bool] = None,
+                 gap_before_final_norm: Optional[bool] = None) -> None:
         super().__init__(init_cfg=init_cfg if init_cfg is not None else DEFAULT_INIT_CFG)
         depths, dims, is_v2 = resolve_arch(arch)
-        eps = arch_eps(arch)
+        mmpretrain_args.check_stem(stem_patch_size)
+        mmpretrain_args.check_act(act_cfg)
+        mmpretrain_args.check_linear_pw_conv(linear_pw_conv)
+        mmpretrain_args.check_gap(gap_before_final_norm)
+        eps = mmpretrain_args.layer_norm_eps(norm_cfg, default=arch_eps(arch))
         if isinstance(out_indices, int):
             out_indices = (out_indices,)
-        out_indices = tuple(out_indices)
+        out_indices = tuple(i + NUM_STAGES if isinstance(i, int) and -NUM_STAGES <= i < 0
+                            else i for i in out_indices)  # mmpretrain's -1: the last stage
         if (not out_indices or len(set(out_indices)) != len(out_indices)
                 or not all(isinstance(i, int) and 0 <= i < NUM_STAGES
                            for i in out_indices)):
             raise ValueError(f'out_indices must be distinct stage indices in '
-                             f'0..{NUM_STAGES - 1} (strides 4, 8, 16, 32), '
-                             f'got {out_indices}.')
+                             f'0..{NUM_STAGES - 1} (strides 4, 8, 16, 32; -4..-1 count from '
+                             f'the last), got {out_indices}.')
+        if frozen_stages == 0 and any(v is not None for v in (
+                stem_patch_size, norm_cfg, act_cfg, linear_pw_conv, gap_before_final_norm)):
+            warnings.warn('frozen_stages=0 freezes the stem here (mmdet ResNet\'s count); in '
+                          'mmpretrain\'s ConvNeXt, whose arguments this config also uses, 0 '
+                          'freezes nothing. Set frozen_stages=-1 to freeze nothing.',
+                          stacklevel=2)
         if not isinstance(frozen_stages, int) or not -1 <= frozen_stages <= NUM_STAGES:
             raise ValueError(f'frozen_stages must be an int in -1..{NUM_STAGES} (-1: none, '
                              f'0: stem, k: stem and first k stages), got {frozen_stages!r}.')
@@ -201,6 +243,20 @@ class ConvNeXtBackbone(BaseModule):
                              f'scale), got {layer_scale_init_value}.')
         if use_grn is None:
             use_grn = is_v2
+        if output_stride not in OUTPUT_STRIDES:
+            raise ValueError(f'output_stride must be one of {OUTPUT_STRIDES} (the last one or '
+                             f'two downsamplings replaced by dilation), got {output_stride!r}.')
+        self.output_stride = output_stride
+        # timm's rule: once the stride reaches output_stride, a downsampling keeps the
+        # resolution and the dilation doubles instead; the stage's downsampling convolution
+        # is dilated by 1 (stage dilation 2) or 2 (stage dilation 4).
+        dilations, stride = [], 4
+        for i in range(NUM_STAGES):
+            if i > 0 and stride >= output_stride:
+                dilations.append(2 * dilations[-1])
+            else:
+                stride *= 2 if i > 0 else 1
+                dilations.append(1)
 
         self.arch = arch
         self.depths = depths
@@ -216,9 +272,13 @@ class ConvNeXtBackbone(BaseModule):
                           LayerNorm2d(dims[0], eps=eps))
         ])
         for i in range(1, NUM_STAGES):
+            if dilations[i] == 1:
+                conv = nn.Conv2d(dims[i - 1], dims[i], kernel_size=2, stride=2)
+            else:  # stride 1, 'same' padding: after (dilation 1) or around (dilation 2)
+                conv = SamePadConv2d(dims[i - 1], dims[i], kernel_size=2,
+                                     dilation=1 if dilations[i] <= 2 else 2)
             self.downsample_layers.append(
-                nn.Sequential(LayerNorm2d(dims[i - 1], eps=eps),
-                              nn.Conv2d(dims[i - 1], dims[i], kernel_size=2, stride=2)))
+                nn.Sequential(LayerNorm2d(dims[i - 1], eps=eps), conv))
 
         total = sum(depths)
         rates = [drop_path_rate * i / max(total - 1, 1) for i in range(total)]
@@ -227,7 +287,7 @@ class ConvNeXtBackbone(BaseModule):
             first = sum(depths[:i])
             self.stages.append(nn.Sequential(*[
                 ConvNeXtBlock(dims[i], rates[first + j], layer_scale_init_value, use_grn,
-                              cpu_kernels=cpu_kernels, eps=eps)
+                              cpu_kernels=cpu_kernels, eps=eps, dilation=dilations[i])
                 for j in range(depths[i])
             ]))
         # One output norm per stage; all four exist so that checkpoints always match.
