@@ -118,7 +118,8 @@ def bf16_cpu(x: Tensor, weight: Tensor) -> bool:
     return x.dtype == weight.dtype == torch.bfloat16
 
 
-def depthwise_conv(x: Tensor, weight: Tensor, bias: Tensor, cpu_backward: bool) -> Tensor:
+def depthwise_conv(x: Tensor, weight: Tensor, bias: Tensor, cpu_backward: bool,
+                   dilation: int = 1) -> Tensor:
     """Depthwise ``k x k`` convolution with 'same' padding (``weight``: ``(C, 1, k, k)``).
 
     With ``cpu_backward``, CPU training in fp32 and in bf16 gets the hand-written backward
@@ -128,6 +129,9 @@ def depthwise_conv(x: Tensor, weight: Tensor, bias: Tensor, cpu_backward: bool) 
     gradient is the slow part there too). Never under jit tracing or export, which see no
     backward. Everywhere else: ``F.conv2d``, as CUDA runs it.
     """
+    if dilation != 1:  # a dilated backbone (output_stride 16 / 8): ATen's backward
+        return F.conv2d(x, weight, bias, padding=dilation * (weight.shape[-1] // 2),
+                        dilation=dilation, groups=x.shape[1])
     if (cpu_backward and torch.is_grad_enabled() and not torch.jit.is_tracing()
             and (exact_fp32_cpu(x, weight) or bf16_cpu(x, weight))):
         return _DepthwiseConv.apply(x, weight, bias)
@@ -232,7 +236,8 @@ def block_forward(block, x: Tensor) -> Tensor:
     The same steps as the portable path, with layer scale folded into ``pwconv2`` (exact in
     fp32; in fp16 a folded ``weight * gamma`` would underflow, hence CPU fp32 only).
     """
-    y = depthwise_conv(x, block.dwconv.weight, block.dwconv.bias, cpu_backward=True)
+    y = depthwise_conv(x, block.dwconv.weight, block.dwconv.bias, cpu_backward=True,
+                       dilation=block.dwconv.dilation[0])
     y = block.norm(y.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)  # NHWC views: free
     y = _pointwise_conv_gelu(y, block.pwconv1.weight, block.pwconv1.bias)
     if block.grn is not None:

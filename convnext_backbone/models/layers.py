@@ -72,3 +72,14 @@ def drop_path(x: Tensor, drop_prob: float, training: bool) -> Tensor:
     keep_prob = 1.0 - drop_prob
     mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep_prob)
     return x * mask.div_(keep_prob)
+
+
+class SamePadConv2d(nn.Conv2d):
+    """A stride-1 convolution padded to keep the size ('same'), as timm pads: ``(k - 1) *
+    dilation`` zeros in all, the odd one after (bottom, right). Explicit padding rather
+    than ``padding='same'``, which traces as an op FLOP counters do not count."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        total = self.dilation[0] * (self.kernel_size[0] - 1)
+        before = total // 2
+        return super().forward(F.pad(x, (before, total - before, before, total - before)))
