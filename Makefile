@@ -34,23 +34,18 @@ demo-seg: setup
 features: setup
 	$(PY) tools/extract_features.py --demo --out-dir work_dirs/demo_features
 
-# Two pytest-xdist workers, each taking whole files (module fixtures run once): half the
-# suite waits on subprocesses and files, so two workers use both cores. PARALLEL= runs
-# the tests in one process, in order.
-PARALLEL ?= -n 2 --dist loadfile
-
 # Everything, then the CPU-dependent tests again under the AVX2 emulation, so that both
 # kinds of CPU are covered whichever machine runs it.
 test: setup
-	$(PY) -m pytest -q $(PARALLEL) --durations=25
+	$(PY) -m pytest -q --durations=25
 	$(MAKE) --no-print-directory test-avx2
 
 test-avx2: setup
-	$(AVX2_EMULATION) $(PY) -m pytest -q $(PARALLEL) $(ISA_TESTS)
+	$(AVX2_EMULATION) $(PY) -m pytest -q $(ISA_TESTS)
 
 # Unit tests only (no training runs, subprocess tools or distributed runs).
 test-quick: setup
-	$(PY) -m pytest -q $(PARALLEL) -m "not e2e"
+	$(PY) -m pytest -q -m "not e2e"
 
 # ruff: pyflakes, pycodestyle and import order (ruff.toml). Seconds.
 lint: setup

@@ -35,6 +35,6 @@ setup(
         'onnx': ['onnx>=1.15', 'onnxscript>=0.1', 'onnxruntime>=1.16'],
         # tools/extract_features.py --format safetensors; reading .safetensors checkpoints.
         'safetensors': ['safetensors>=0.4'],
-        'tests': ['pytest>=8', 'pytest-timeout>=2.1', 'pytest-xdist>=3', 'ruff>=0.6'],
+        'tests': ['pytest>=8', 'pytest-timeout>=2.1', 'ruff>=0.6'],
     },
 )
