@@ -26,7 +26,8 @@ def classifiers(models: Optional[List[dict]] = None) -> Dict[str, dict]:
 
 def with_config(task: str, models: Optional[List[dict]] = None) -> List[dict]:
     """Entries with a config of ours, for ``'det'`` (COCO) or ``'seg'`` (ADE20K)."""
-    method = ('UperNet',) if task == 'seg' else ('Mask R-CNN', 'Cascade Mask R-CNN')
+    method = ('UperNet', 'DeepLabV3+') if task == 'seg' else ('Mask R-CNN',
+                                                                'Cascade Mask R-CNN')
     return [m for m in (models or load_models())
             if m.get('Config') and m['Metadata'].get('Method') in method]
 
@@ -79,12 +80,15 @@ def render_tables(models: Optional[List[dict]] = None) -> str:
                      f"{size[meta['Arch']]} ({meta['Pretraining']}) | `{_file(m['Pretrained'])}` | "
                      f"{_metric(m, 'box AP')} | {_metric(m, 'mask AP')} | {params} | {flops} | "
                      f"{_source(m)} |")
-    lines += ['', '| config (UperNet, ADE20K, 160k) | backbone | crop | pretrained file | '
+    lines += ['', '| config (ADE20K, 160k) | method | backbone | crop | pretrained file | '
               'mIoU | mIoU ms+flip (`--tta`) | #params | FLOPs | source |',
-              '|---|---|---|---|---|---|---|---|---|']
+              '|---|---|---|---|---|---|---|---|---|---|']
     for m in with_config('seg', models):
         meta = m['Metadata']
-        lines.append(f"| `{m['Config']}` | {size[meta['Arch']]} ({meta['Pretraining']}) | "
+        stride = (f", output stride {meta['Output stride']}" if 'Output stride' in meta
+                  else '')
+        lines.append(f"| `{m['Config']}` | {meta['Method']}{stride} | "
+                     f"{size[meta['Arch']]} ({meta['Pretraining']}) | "
                      f"{meta['Crop']} | `{_file(m['Pretrained'])}` | {_metric(m, 'mIoU')} | "
                      f"{_metric(m, 'mIoU (ms+flip)')} | {_size(meta, 'Parameters (M)', 'M')} | "
                      f"{_size(meta, 'FLOPs (G)', 'G')} | {_source(m)} |")

@@ -29,6 +29,16 @@ def load_config(path):
     return copy.deepcopy(_read_config(str(Path(path).resolve())))
 
 
+def without_scope(node):
+    """A config dict without the ``_scope_`` keys mmengine adds to what a package's base
+    (``mmdet::``, ``mmseg::``) defines: for comparing configs by content."""
+    if isinstance(node, dict):
+        return {k: without_scope(v) for k, v in node.items() if k != '_scope_'}
+    if isinstance(node, (list, tuple)):
+        return type(node)(without_scope(v) for v in node)
+    return node
+
+
 #: V2-A's channels: the arch the recipes are shrunk to.
 SMALL_CHANNELS = '[40,80,160,320]'
 

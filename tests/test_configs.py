@@ -37,14 +37,19 @@ def test_config_builds_model_with_convnext_backbone(path):
     assert isinstance(model.backbone, ConvNeXtBackbone)
     neck = model_cfg.get('neck')
     in_channels = neck['in_channels'] if neck else model_cfg.decode_head['in_channels']
-    assert list(in_channels) == model.backbone.dims
+    if isinstance(in_channels, int):  # a head on one stage (DeepLabV3+: the last, + a skip)
+        head = model_cfg.decode_head
+        assert in_channels == model.backbone.dims[head.in_index]
+        assert head.c1_in_channels == model.backbone.dims[0]  # mmseg's skip reads stage 0
+    else:
+        assert list(in_channels) == model.backbone.dims
 
 
 # the V1 recipes (the V2 ones: tests/test_v2_recipes.py)
 DETECTION_MODELS = {m['Name']: m for m in model_zoo.with_config('det')
                     if m['In Collection'] == 'ConvNeXt'}
 SEGMENTATION_MODELS = {m['Name']: m for m in model_zoo.with_config('seg')
-                       if m['In Collection'] == 'ConvNeXt'}
+                       if m['In Collection'] == 'ConvNeXt' and m['Metadata']['Method'] == 'UperNet'}
 ALL_MODELS = {m['Name']: m for task in ('det', 'seg') for m in model_zoo.with_config(task)}
 
 

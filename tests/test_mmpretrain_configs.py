@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import without_scope
 from mmengine.hooks import Hook
 
 from convnext_backbone import ConvNeXtBackbone
@@ -122,16 +123,19 @@ MMPRETRAIN_BLOCK_NAMES = {'dwconv': 'depthwise_conv', 'pwconv1': 'pointwise_conv
 
 
 def as_mmpretrain_classifier(backbone: ConvNeXtBackbone) -> dict:
-    """What mmpretrain's ``ImageClassifier`` saves for this backbone: ``backbone.*`` in
-    mmpretrain's names (GRN as ``(C,)``), ``norm3`` only (applied after pooling) and a
-    ``head.fc``; written from our names by a table of this test, not by the loader."""
+    """What mmpretrain's ``ImageClassifier`` saves for a backbone of this structure, with
+    random values: ``backbone.*`` in mmpretrain's names (GRN as ``(C,)``), ``norm3`` only
+    (applied after pooling) and a ``head.fc``; written from our names by a table of this
+    test, not by the loader. ``backbone`` may be on the meta device (only shapes are read)."""
     state = {}
-    for name, tensor in backbone.state_dict().items():
+    generator = torch.Generator().manual_seed(0)
+    for name, meta in backbone.state_dict().items():
         if re.match(r'norm[0-2]\.', name):
             continue
+        tensor = torch.randn(meta.shape, generator=generator)
         for ours, theirs in MMPRETRAIN_BLOCK_NAMES.items():
             name = name.replace(f'.{ours}.', f'.{theirs}.')
-        state['backbone.' + name] = (tensor.reshape(-1) if '.grn.' in name else tensor).clone()
+        state['backbone.' + name] = tensor.reshape(-1) if '.grn.' in name else tensor
     state['head.fc.weight'] = torch.randn(1000, backbone.dims[-1])
     state['head.fc.bias'] = torch.zeros(1000)
     return {'state_dict': state, 'meta': {'mmpretrain_version': '1.2.0'}}
@@ -236,7 +240,9 @@ def test_a_shipped_convnext_config_trains_with_one_word_changed(path, demo_data,
     cfg = switched(path)
     backbone_cfg = {k: v for k, v in cfg.model.backbone.items()
                     if k not in ('type', 'init_cfg', 'drop_path_rate')}
-    checkpoint = as_mmpretrain_classifier(ConvNeXtBackbone(**backbone_cfg))
+    with torch.device('meta'):  # shapes only: the L and XL weights are 0.8 and 1.4 GB
+        structure = ConvNeXtBackbone(**backbone_cfg)
+    checkpoint = as_mmpretrain_classifier(structure)
     torch.save(checkpoint, tmp_path / 'mmpretrain_classifier.pth')
     cfg = small_run(cfg, tmp_path / 'work', demo_data, tmp_path / 'mmpretrain_classifier.pth')
     runner = Runner.from_cfg(cfg)
@@ -246,14 +252,6 @@ def test_a_shipped_convnext_config_trains_with_one_word_changed(path, demo_data,
     assert hook.checked == sum(k.startswith('backbone.') and not k.startswith(
         'backbone.norm3.') for k in checkpoint['state_dict']) > 0
     assert len(hook.losses) == 2 and all(math.isfinite(v) for v in hook.losses), hook.losses
-
-
-def without_scope(node):
-    if isinstance(node, dict):
-        return {k: without_scope(v) for k, v in node.items() if k != '_scope_'}
-    if isinstance(node, (list, tuple)):
-        return type(node)(without_scope(v) for v in node)
-    return node
 
 
 def test_the_readme_config_is_mmdets_with_one_word_changed(tmp_path):
