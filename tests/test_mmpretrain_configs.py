@@ -271,3 +271,33 @@ def test_the_readme_config_is_mmdets_with_one_word_changed(tmp_path):
     init_default_scope('mmdet')
     mine.model.backbone.init_cfg = None  # the URL: nothing is downloaded in tests
     assert type(MODELS.build(mine.model).backbone) is ConvNeXtBackbone
+
+
+def test_an_mmpretrain_detector_checkpoint_loads_every_backbone_tensor_with_the_prefix(
+        tmp_path):
+    # A detector trained with mmpretrain's backbone saves backbone.* (with the four output
+    # norms), neck.* and heads; the configs load it with prefix='backbone.'.
+    from conftest import fixture_arch, fixture_dir
+    source = torch.load(fixture_dir('v1') / 'mmpretrain.pth', map_location='cpu',
+                        weights_only=True)['state_dict']
+    state = dict(source)
+    dims = fixture_arch('v1')['dims']
+    for i in range(3):
+        state[f'backbone.norm{i}.weight'] = torch.rand(dims[i]) + 0.5
+        state[f'backbone.norm{i}.bias'] = torch.randn(dims[i])
+    state['neck.lateral_convs.0.conv.weight'] = torch.randn(256, dims[0], 1, 1)
+    state['rpn_head.rpn_conv.weight'] = torch.randn(256, 256, 3, 3)
+    torch.save({'state_dict': state, 'meta': {}}, tmp_path / 'detector.pth')
+    model = ConvNeXtBackbone(fixture_arch('v1'), init_cfg=dict(
+        type='Pretrained', checkpoint=str(tmp_path / 'detector.pth'), prefix='backbone.'))
+    model.init_weights()
+    ours = model.state_dict()
+    for name, tensor in state.items():
+        if not name.startswith('backbone.'):
+            continue
+        mine = name[len('backbone.'):]
+        for our_name, theirs in MMPRETRAIN_BLOCK_NAMES.items():
+            mine = mine.replace(f'.{theirs}.', f'.{our_name}.')
+        assert torch.equal(ours[mine].reshape(-1), tensor.reshape(-1)), mine
+    assert all(torch.equal(ours[f'norm{i}.bias'], state[f'backbone.norm{i}.bias'])
+               for i in range(3))  # a detector's output norms are loaded, not fresh
