@@ -73,3 +73,70 @@ def test_unused_parts_are_frozen_but_checkpoints_still_load():
     no_norm0 = ConvNeXtBackbone(ARCH, out_indices=(1, 2, 3))
     assert {n for n, p in no_norm0.named_parameters() if not p.requires_grad} == {
         'norm0.weight', 'norm0.bias'}
+
+
+# --- the combinations users hit (issue 28): one spawn runs them all in turn ---------------
+
+#: with_cp x frozen_stages x out_indices x find_unused_parameters, drop path always on.
+COMBINATIONS = [(with_cp, frozen, out, find_unused)
+                for with_cp in (False, True) for frozen in (-1, 0, 2)
+                for out in ((0, 1, 2, 3), (1, 2, 3), (0, 1, 2)) for find_unused in (False, True)]
+
+
+class ConfiguredBackboneWithLoss(BackboneWithLoss):
+    def __init__(self, with_cp, frozen_stages, out_indices):
+        BaseModel.__init__(self)
+        torch.manual_seed(0)  # the same weights on every rank
+        self.backbone = ConvNeXtBackbone(ARCH, out_indices=out_indices, with_cp=with_cp,
+                                         frozen_stages=frozen_stages, drop_path_rate=0.3)
+        self.projections = [torch.randn(2, ARCH['dims'][i], 64 // 2 ** (i + 2),
+                                        64 // 2 ** (i + 2)) for i in out_indices]
+
+
+def _combinations(rank, world_size, port, failures):
+    import torch.utils.checkpoint as checkpoint
+    dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}', rank=rank,
+                            world_size=world_size)
+    torch.set_num_threads(1)
+    reentrant = []
+    original = checkpoint.checkpoint
+
+    def recording(*args, **kwargs):
+        reentrant.append(kwargs.get('use_reentrant'))
+        return original(*args, **kwargs)
+
+    checkpoint.checkpoint = recording
+    try:
+        for case in COMBINATIONS:
+            with_cp, frozen, out_indices, find_unused = case
+            reentrant.clear()
+            module = ConfiguredBackboneWithLoss(with_cp, frozen, out_indices)
+            model = MMDistributedDataParallel(module=module,
+                                              find_unused_parameters=find_unused)
+            start = {n: p.detach().clone() for n, p in module.named_parameters()}
+            optim = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.01))
+            try:
+                for step in range(2):
+                    torch.manual_seed(100 * rank + step)  # different data (and drops)
+                    model.train_step(dict(inputs=torch.randn(2, 3, 64, 64)), optim)
+                assert reentrant == [] if not with_cp else (
+                    reentrant and set(reentrant) == {False}), reentrant
+                for name, param in module.named_parameters():
+                    gathered = [torch.empty_like(param) for _ in range(world_size)]
+                    dist.all_gather(gathered, param.detach())
+                    assert torch.equal(gathered[0], gathered[1]), f'ranks differ: {name}'
+                    changed = not torch.equal(param, start[name])
+                    assert changed == param.requires_grad, f'{name} changed={changed}'
+            except Exception as error:  # noqa: BLE001 - reported with its case
+                failures.append(f'{case}: {type(error).__name__}: {error}')
+            del model
+            dist.barrier()
+    finally:
+        checkpoint.checkpoint = original
+        dist.destroy_process_group()
+
+
+def test_ddp_with_cp_frozen_stages_out_indices_drop_path_and_find_unused_in_every_combination():
+    failures = mp.Manager().list()
+    mp.spawn(_combinations, args=(2, free_port(), failures), nprocs=2, join=True)
+    assert list(failures) == [], '\n'.join(failures)
