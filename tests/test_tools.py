@@ -136,20 +136,35 @@ def test_missing_pretrained_checkpoint_is_named(tiny_coco, tmp_path):
 
 
 @pytest.mark.e2e
-def test_dist_train_two_cpu_processes(tiny_coco, tmp_path):
+def test_dist_train_on_two_nodes_of_two_processes(tiny_coco, tmp_path):
+    """tools/dist_train.sh as a two-node job on this machine: two invocations with NNODES=2,
+    NODE_RANK 0 and 1 and MASTER_ADDR 127.0.0.1, two processes each; the four ranks train
+    together and only global rank 0 writes the checkpoint."""
+    import os
+    import subprocess
+
+    from conftest import free_port
     config = small_config(
         tmp_path, tiny_coco,
         train_dataloader='dict(batch_size=2, dataset=dict(data_root=data_root))',
         custom_hooks="[dict(type='RankProgressHook', interval=1)]",
         val_cfg='None', val_dataloader='None', val_evaluator='None',
         test_cfg='None', test_dataloader='None', test_evaluator='None')
-    result, log = run_tool('tools/dist_train.sh', str(config), '2', '--work-dir',
-                           str(tmp_path / 'work'),
-                           env={'PORT': '29517', 'PYTHON': PYTHON, 'OMP_NUM_THREADS': '1'})
-    assert result.returncode == 0, log[-3000:]
-    for rank in (0, 1):
-        assert f'[rank {rank}/2] iter 2/2' in log, log[-3000:]
-    assert (tmp_path / 'work' / 'epoch_1.pth').is_file()
+    env = {**os.environ, 'NNODES': '2', 'MASTER_ADDR': '127.0.0.1', 'PORT': str(free_port()),
+           'PYTHON': PYTHON, 'OMP_NUM_THREADS': '1'}
+    nodes = [subprocess.Popen(['tools/dist_train.sh', str(config), '2', '--work-dir',
+                               str(tmp_path / f'node{node}')], cwd=ROOT, text=True,
+                              env={**env, 'NODE_RANK': str(node)}, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT) for node in (0, 1)]
+    logs = [node.communicate(timeout=600)[0] for node in nodes]
+    for node, log in zip(nodes, logs):
+        assert node.returncode == 0, log[-3000:]
+    # 8 images, 2 per rank, 4 ranks: one iteration each; node 1 holds ranks 2 and 3.
+    for node, log in enumerate(logs):
+        for rank in (2 * node, 2 * node + 1):
+            assert f'[rank {rank}/4] iter 1/1' in log, log[-3000:]
+    assert (tmp_path / 'node0' / 'epoch_1.pth').is_file()
+    assert not (tmp_path / 'node1' / 'epoch_1.pth').exists()
 
 
 @pytest.mark.e2e
