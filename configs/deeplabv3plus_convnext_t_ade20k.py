@@ -5,9 +5,9 @@ _base_ = ['./_base_/deeplabv3plus_convnext.py', './_base_/backbones/convnext_t.p
 
 pretrained = 'checkpoints/convnext_tiny_1k_224.pth'
 model = dict(
-    backbone=dict(arch=_base_.convnext_arch, drop_path_rate=0.4,
+    backbone=dict(arch=_base_.convnext_arch, output_stride=16, drop_path_rate=0.4,
                   init_cfg=dict(type='Pretrained', checkpoint=pretrained)),
     decode_head=dict(in_channels=_base_.convnext_channels[3],  # ASPP on the last stage
                      c1_in_channels=_base_.convnext_channels[0]),  # skip from stage 0
     auxiliary_head=dict(in_channels=_base_.convnext_channels[2]))
-optim_wrapper = dict(paramwise_cfg=dict(num_layers=6))
+optim_wrapper = dict(paramwise_cfg=dict(num_layers=6), optimizer=dict(lr=1e-4))

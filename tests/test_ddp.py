@@ -18,10 +18,10 @@ pytestmark = pytest.mark.e2e
 class BackboneWithLoss(BaseModel):
     """The backbone and a loss of fixed random projections of its outputs."""
 
-    def __init__(self, out_indices):
+    def __init__(self, out_indices, **backbone_kwargs):
         super().__init__()
         torch.manual_seed(0)  # the same weights on every rank
-        self.backbone = ConvNeXtBackbone(ARCH, out_indices=out_indices)
+        self.backbone = ConvNeXtBackbone(ARCH, out_indices=out_indices, **backbone_kwargs)
         self.projections = [torch.randn(2, ARCH['dims'][i], 64 // 2 ** (i + 2),
                                         64 // 2 ** (i + 2)) for i in out_indices]
 
@@ -83,16 +83,6 @@ COMBINATIONS = [(with_cp, frozen, out, find_unused)
                 for out in ((0, 1, 2, 3), (1, 2, 3), (0, 1, 2)) for find_unused in (False, True)]
 
 
-class ConfiguredBackboneWithLoss(BackboneWithLoss):
-    def __init__(self, with_cp, frozen_stages, out_indices):
-        BaseModel.__init__(self)
-        torch.manual_seed(0)  # the same weights on every rank
-        self.backbone = ConvNeXtBackbone(ARCH, out_indices=out_indices, with_cp=with_cp,
-                                         frozen_stages=frozen_stages, drop_path_rate=0.3)
-        self.projections = [torch.randn(2, ARCH['dims'][i], 64 // 2 ** (i + 2),
-                                        64 // 2 ** (i + 2)) for i in out_indices]
-
-
 def _combinations(rank, world_size, port, failures):
     import torch.utils.checkpoint as checkpoint
     dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}', rank=rank,
@@ -110,7 +100,8 @@ def _combinations(rank, world_size, port, failures):
         for case in COMBINATIONS:
             with_cp, frozen, out_indices, find_unused = case
             reentrant.clear()
-            module = ConfiguredBackboneWithLoss(with_cp, frozen, out_indices)
+            module = BackboneWithLoss(out_indices, with_cp=with_cp, frozen_stages=frozen,
+                                      drop_path_rate=0.3)
             model = MMDistributedDataParallel(module=module,
                                               find_unused_parameters=find_unused)
             start = {n: p.detach().clone() for n, p in module.named_parameters()}

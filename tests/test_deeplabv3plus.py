@@ -5,7 +5,7 @@ import math
 from pathlib import Path
 
 import pytest
-from helpers import SMALL_CHANNELS, load_config, without_scope
+from helpers import load_config, without_scope
 
 from convnext_cli import train
 
@@ -60,7 +60,7 @@ def test_trains_with_a_falling_loss_and_evaluates(tmp_path):
         'model.backbone.arch=v2-atto', 'model.backbone.init_cfg=None',
         'model.decode_head.in_channels=320',
         'model.decode_head.c1_in_channels=40', 'model.decode_head.channels=64',
-        f'model.auxiliary_head.in_channels={eval(SMALL_CHANNELS)[2]}',
+        'model.auxiliary_head.in_channels=160',  # V2-A's stage 2
         'model.auxiliary_head.channels=32', 'model.data_preprocessor.size=(96,96)',
         f'train_dataloader.dataset.data_root={ade}', 'train_dataloader.batch_size=2',
         'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',

@@ -122,6 +122,14 @@ MMPRETRAIN_BLOCK_NAMES = {'dwconv': 'depthwise_conv', 'pwconv1': 'pointwise_conv
                           'pwconv2': 'pointwise_conv2'}
 
 
+def our_name(mmpretrain_name: str) -> str:
+    """A ``backbone.*`` tensor name of mmpretrain's in ours (by the table above)."""
+    name = mmpretrain_name[len('backbone.'):]
+    for ours, theirs in MMPRETRAIN_BLOCK_NAMES.items():
+        name = name.replace(f'.{theirs}.', f'.{ours}.')
+    return name
+
+
 def as_mmpretrain_classifier(backbone: ConvNeXtBackbone) -> dict:
     """What mmpretrain's ``ImageClassifier`` saves for a backbone of this structure, with
     random values: ``backbone.*`` in mmpretrain's names (GRN as ``(C,)``), ``norm3`` only
@@ -207,9 +215,7 @@ class LoadedAndTrained(Hook):
         for name, tensor in self.expected.items():
             if not name.startswith('backbone.') or name.startswith('backbone.norm3.'):
                 continue  # the head, and a classifier's post-pooling norm: not loaded
-            mine = name[len('backbone.'):]
-            for our_name, theirs in MMPRETRAIN_BLOCK_NAMES.items():
-                mine = mine.replace(f'.{theirs}.', f'.{our_name}.')
+            mine = our_name(name)
             assert torch.equal(ours[mine].reshape(-1), tensor.reshape(-1)), mine
             self.checked += 1
 
@@ -295,9 +301,7 @@ def test_an_mmpretrain_detector_checkpoint_loads_every_backbone_tensor_with_the_
     for name, tensor in state.items():
         if not name.startswith('backbone.'):
             continue
-        mine = name[len('backbone.'):]
-        for our_name, theirs in MMPRETRAIN_BLOCK_NAMES.items():
-            mine = mine.replace(f'.{theirs}.', f'.{our_name}.')
+        mine = our_name(name)
         assert torch.equal(ours[mine].reshape(-1), tensor.reshape(-1)), mine
     assert all(torch.equal(ours[f'norm{i}.bias'], state[f'backbone.norm{i}.bias'])
                for i in range(3))  # a detector's output norms are loaded, not fresh

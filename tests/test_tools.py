@@ -1,4 +1,6 @@
 """tools/train.py, test.py and dist_train.sh on a tiny generated COCO set."""
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -8,6 +10,8 @@ from helpers import run_command
 
 from convnext_cli.demo_data.ade import make_ade_demo
 from convnext_cli.demo_data.coco import make_coco_demo
+
+from conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_CONFIG = ROOT / 'configs' / 'demo' / 'maskrcnn_convnext_demo.py'
@@ -140,10 +144,7 @@ def test_dist_train_on_two_nodes(tiny_coco, tmp_path):
     """tools/dist_train.sh as a two-node job on this machine: two invocations with NNODES=2,
     NODE_RANK 0 and 1 and MASTER_ADDR 127.0.0.1, one process each (two cores); the two
     ranks train together and only global rank 0 writes the checkpoint."""
-    import os
-    import subprocess
 
-    from conftest import free_port
     config = small_config(
         tmp_path, tiny_coco,
         train_dataloader='dict(batch_size=2, dataset=dict(data_root=data_root))',
