@@ -193,18 +193,44 @@ def prepare_cpu_distributed(cfg: Config) -> None:
     mmengine 0.10.7's pytorch launcher calls ``torch.cuda.set_device`` and wraps the model
     in DDP with ``device_ids``, both of which fail without CUDA. Initialising the gloo
     process group here (mmengine then skips its own init) and clearing ``device_ids``
-    keeps the run on torch.distributed and mmengine's DDP wrapper.
+    keeps the run on torch.distributed and mmengine's DDP wrapper. FSDP configs
+    (``FSDPStrategy``, ours ``ResumableFSDPStrategy``) get the CPU as FSDP's device and
+    full state dicts not offloaded to the CPU they are already on (torch 2.13 crashes
+    copying them there: a segmentation fault in the state-dict hook).
     """
     if cfg.get('launcher', 'none') != 'pytorch' or torch.cuda.is_available():
         return
     import torch.distributed as dist
     if not dist.is_initialized():
         dist.init_process_group(backend='gloo')
+    cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
+    strategy = cfg.get('strategy') or {}
+    if 'FSDPStrategy' in str(strategy.get('type', '')):
+        strategy.setdefault('model_wrapper', {})['device_id'] = torch.device('cpu')
+        if strategy.get('state_dict_cfg') == 'full':
+            strategy['state_dict_cfg'] = dict(
+                state_dict_type='FULL_STATE_DICT',
+                state_dict_config=dict(type='FullStateDictConfig', rank0_only=True,
+                                       offload_to_cpu=False),
+                optim_state_dict_config=dict(type='FullOptimStateDictConfig',
+                                             rank0_only=True, offload_to_cpu=False))
+        return
     wrapper = cfg.get('model_wrapper_cfg') or dict(type='MMDistributedDataParallel')
     wrapper.setdefault('device_ids', None)
     wrapper.setdefault('broadcast_buffers', False)
     cfg.model_wrapper_cfg = wrapper
-    cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
+
+
+def fsdp_launch_problem(cfg: Config, command: str) -> Optional[str]:
+    """An FSDP config started without a distributed launcher, or None: FSDP shards over
+    processes, so one process has nothing to shard over."""
+    strategy = cfg.get('strategy') or {}
+    if 'FSDPStrategy' not in str(strategy.get('type', '')) or \
+            cfg.get('launcher', 'none') != 'none':
+        return None
+    return (f'{command}: this config trains with FSDP (strategy {strategy["type"]}), which '
+            f'needs a distributed launch. Run it with tools/dist_train.sh CONFIG NUM_GPUS '
+            f'(or tools/slurm_train.sh), or --launcher pytorch under torchrun.')
 
 
 def layer_decay_problem(cfg: Config) -> Optional[str]:

@@ -21,6 +21,7 @@ from .preflight import (
     check_datasets,
     check_pretrained,
     from_scratch_layer_scale_problem,
+    fsdp_launch_problem,
     layer_decay_problem,
     prepare_cpu_distributed,
 )
@@ -81,9 +82,13 @@ def skip_pretrained(cfg: Config, resume_from: str) -> None:
         model.backbone.init_cfg = None
 
 
-def main(argv=None):
-    args = parse_args(argv)
+def build_runner(args):
+    """The checked config's runner: mmengine's ``Runner``, or the one ``runner_type`` names
+    (``FlexibleRunner`` for FSDP configs)."""
     cfg = build_cfg(args)
+    problem = fsdp_launch_problem(cfg, f'python tools/train.py {args.config}')
+    if problem:
+        raise SystemExit(problem)
     phases = ('train', 'val') if cfg.get('val_cfg') else ('train',)
     check_datasets(cfg, phases, f'python tools/train.py {args.config}')  # before building
     resume_from = resume_checkpoint(cfg)
@@ -97,7 +102,12 @@ def main(argv=None):
             print_log(f'WARNING: {problem}', logger='current', level=logging.WARNING)
     adapt_amp_to_device(cfg)
     prepare_cpu_distributed(cfg)
-    runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
+    return RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    runner = build_runner(args)
     runner.train()
     final = {key[len('val/'):]: buffer.current()
              for key, buffer in runner.message_hub.log_scalars.items()
@@ -105,9 +115,9 @@ def main(argv=None):
     if final:
         runner.logger.info('Final validation: ' + '  '.join(
             f'{k} {v:.4f}' for k, v in final.items() if not k.endswith(('_s', '_m', '_l'))))
-    last = osp.join(cfg.work_dir, 'last_checkpoint')
+    last = osp.join(runner.work_dir, 'last_checkpoint')
     checkpoint = open(last).read().strip() if osp.isfile(last) else 'none saved'
-    runner.logger.info(f'Done. Logs and checkpoints: {osp.abspath(cfg.work_dir)}; '
+    runner.logger.info(f'Done. Logs and checkpoints: {runner.work_dir}; '
                        f'last checkpoint: {checkpoint}')
 
 

@@ -18,12 +18,14 @@ Norm weights, biases, layer scales (``gamma``) and GRN parameters get no weight 
 from __future__ import annotations
 
 import math
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 from mmengine.logging import print_log
 from mmengine.optim import DefaultOptimWrapperConstructor
 from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS
 from torch import nn
+
+from .fsdp import clean_name, original_shapes
 
 DECAY_TYPES = ('layer_wise', 'stage_wise')
 
@@ -61,9 +63,9 @@ def stage_id(name: str, num_layers: int) -> int:
     return num_layers + 1
 
 
-def no_weight_decay(name: str, param: nn.Parameter) -> bool:
-    """Norms, biases, layer scales and GRN parameters are not decayed."""
-    return param.ndim == 1 or name.endswith('.bias') or '.grn.' in name or \
+def no_weight_decay(name: str, shape: Sequence[int]) -> bool:
+    """Norms (1-D), biases, layer scales and GRN parameters are not decayed."""
+    return len(shape) == 1 or name.endswith('.bias') or '.grn.' in name or \
         name.endswith('.gamma')
 
 
@@ -112,8 +114,15 @@ class ConvNeXtLayerDecayOptimizerConstructor(DefaultOptimWrapperConstructor):
         super().__init__(optim_wrapper_cfg, paramwise_cfg)
         self.decay_type, self.decay_rate, self.num_layers = decay_type, decay_rate, num_layers
         self.custom_keys = custom_keys
+        self._original_shapes: Optional[Dict] = None
         # mmengine's order: alphabetical, then the longest key first.
         self.sorted_keys = sorted(sorted(custom_keys), key=len, reverse=True)
+
+    def __call__(self, model: nn.Module):
+        # The shapes FSDP records sit on the wrappers, including the root one that
+        # mmengine's base class unwraps (``model.module``) before add_params sees it.
+        self._original_shapes = original_shapes(model)
+        return super().__call__(model)
 
     def add_params(self, params: List[dict], module: nn.Module, **kwargs) -> None:
         backbone = getattr(module, 'backbone', None)
@@ -124,10 +133,14 @@ class ConvNeXtLayerDecayOptimizerConstructor(DefaultOptimWrapperConstructor):
                             f'{type(backbone).__name__}.')
         num_layers = self.num_layers or infer_num_layers(depths)
         groups: Dict[str, dict] = {}
-        for name, param in module.named_parameters():
+        # Under FSDP: names without the wrappers' prefixes, shapes from before sharding
+        # (every rank must build the same groups).
+        shapes = self._original_shapes or {}
+        for wrapped_name, param in module.named_parameters():
             if not param.requires_grad:
                 continue
-            decay = not no_weight_decay(name, param)
+            name = clean_name(wrapped_name)
+            decay = not no_weight_decay(name, shapes.get(name, param.shape))
             if self.decay_type == 'layer_wise':
                 group_id = layer_id(name, depths, num_layers)
             else:
