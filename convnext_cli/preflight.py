@@ -187,10 +187,36 @@ def adapt_amp_to_device(cfg: Config) -> None:
                   logger='current', level=30)
 
 
-def prepare_cpu_distributed(cfg: Config) -> None:
-    """Let ``--launcher pytorch`` run on CPU-only machines (gloo), for tests and debugging.
+def slurm_environment() -> None:
+    """Set torch's rendezvous variables from slurm's, as mmengine's slurm launcher does."""
+    missing = [k for k in ('SLURM_PROCID', 'SLURM_NTASKS', 'SLURM_NODELIST')
+               if k not in os.environ]
+    if missing:
+        raise SystemExit(f'--launcher slurm: {", ".join(missing)} not set; start the tool '
+                         'with srun (tools/slurm_train.sh shows how) or use torchrun')
+    if 'MASTER_ADDR' not in os.environ:
+        import subprocess
+        nodes = os.environ['SLURM_NODELIST']
+        try:
+            first = subprocess.run(['scontrol', 'show', 'hostnames', nodes],
+                                   capture_output=True, text=True)
+        except FileNotFoundError:
+            first = None
+        if first is None or first.returncode != 0 or not first.stdout.strip():
+            raise SystemExit(f'--launcher slurm: scontrol could not name the first node of '
+                             f'{nodes!r}; set MASTER_ADDR to it')
+        os.environ['MASTER_ADDR'] = first.stdout.split()[0]
+    os.environ.setdefault('MASTER_PORT', '29500')
+    os.environ['RANK'] = os.environ['SLURM_PROCID']
+    os.environ['WORLD_SIZE'] = os.environ['SLURM_NTASKS']
+    os.environ.setdefault('LOCAL_RANK', os.environ.get('SLURM_LOCALID', '0'))
 
-    mmengine 0.10.7's pytorch launcher calls ``torch.cuda.set_device`` and wraps the model
+
+def prepare_cpu_distributed(cfg: Config) -> None:
+    """Let ``--launcher pytorch`` and ``slurm`` run on CPU-only machines (gloo), for tests
+    and debugging.
+
+    mmengine 0.10.7's launchers call ``torch.cuda.set_device`` and wraps the model
     in DDP with ``device_ids``, both of which fail without CUDA. Initialising the gloo
     process group here (mmengine then skips its own init) and clearing ``device_ids``
     keeps the run on torch.distributed and mmengine's DDP wrapper. FSDP configs
@@ -198,10 +224,12 @@ def prepare_cpu_distributed(cfg: Config) -> None:
     full state dicts not offloaded to the CPU they are already on (torch 2.13 crashes
     copying them there: a segmentation fault in the state-dict hook).
     """
-    if cfg.get('launcher', 'none') != 'pytorch' or torch.cuda.is_available():
+    if cfg.get('launcher', 'none') not in ('pytorch', 'slurm') or torch.cuda.is_available():
         return
     import torch.distributed as dist
     if not dist.is_initialized():
+        if cfg.launcher == 'slurm':
+            slurm_environment()
         dist.init_process_group(backend='gloo')
     cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
     strategy = cfg.get('strategy') or {}

@@ -167,6 +167,63 @@ def test_dist_train_on_two_nodes(tiny_coco, tmp_path):
     assert not (tmp_path / 'node1' / 'epoch_1.pth').exists()
 
 
+#: srun and scontrol as a two-node allocation (one task per node) sets them up: each
+#: task gets SLURM_PROCID, SLURM_NTASKS, SLURM_LOCALID, SLURM_NODEID and SLURM_NODELIST;
+#: scontrol names the nodes (here both are this machine).
+FAKE_SRUN = r"""#!/usr/bin/env bash
+while [[ $1 == -* ]]; do
+  case $1 in
+    -p) shift 2 ;;
+    --ntasks=*) NTASKS=${1#*=}; shift ;;
+    --ntasks-per-node=*) PER_NODE=${1#*=}; shift ;;
+    *) shift ;;
+  esac
+done
+pids=()
+for ((rank = 0; rank < NTASKS; rank++)); do
+  SLURM_PROCID=$rank SLURM_NTASKS=$NTASKS SLURM_LOCALID=$((rank % PER_NODE)) \
+  SLURM_NODEID=$((rank / PER_NODE)) SLURM_NNODES=$((NTASKS / PER_NODE)) \
+  SLURM_NODELIST='node[01-02]' "$@" > "$TASK_LOGS/task$rank.log" 2>&1 &
+  pids+=($!)
+done
+status=0
+for pid in "${pids[@]}"; do wait "$pid" || status=1; done
+exit $status
+"""
+FAKE_SCONTROL = """#!/usr/bin/env bash
+[ "$1 $2 $3" = 'show hostnames node[01-02]' ] && printf 'localhost\nlocalhost\n'
+"""
+
+
+@pytest.mark.e2e
+def test_slurm_train_on_a_two_node_allocation(tiny_coco, tmp_path):
+    """tools/slurm_train.sh under a two-node allocation's srun (GPUS=2, GPUS_PER_NODE=1):
+    train.py's slurm launcher takes rank, world size and the master node from slurm's
+    variables and scontrol, as mmengine's does on GPUs."""
+    bin_dir = tmp_path / 'bin'
+    bin_dir.mkdir()
+    for name, text in (('srun', FAKE_SRUN), ('scontrol', FAKE_SCONTROL)):
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(0o755)
+    config = small_config(
+        tmp_path, tiny_coco,
+        train_dataloader='dict(batch_size=2, dataset=dict(data_root=data_root))',
+        custom_hooks="[dict(type='RankProgressHook', interval=1)]",
+        val_cfg='None', val_dataloader='None', val_evaluator='None',
+        test_cfg='None', test_dataloader='None', test_evaluator='None')
+    result, log = run_tool('tools/slurm_train.sh', 'partition', 'job', config,
+                           tmp_path / 'work', env={
+                               'PATH': f'{bin_dir}:{os.environ["PATH"]}', 'GPUS': '2',
+                               'GPUS_PER_NODE': '1', 'TASK_LOGS': str(tmp_path),
+                               'MASTER_PORT': str(free_port()), 'PYTHON': PYTHON,
+                               'OMP_NUM_THREADS': '1'})
+    logs = [(tmp_path / f'task{rank}.log').read_text() for rank in (0, 1)]
+    assert result.returncode == 0, log + logs[0][-3000:] + logs[1][-3000:]
+    for rank, task_log in enumerate(logs):
+        assert f'[rank {rank}/2] iter 2/2' in task_log, task_log[-3000:]
+    assert (tmp_path / 'work' / 'epoch_1.pth').is_file()
+
+
 @pytest.mark.e2e
 def test_segmentation_two_iterations_and_sliding_window_val(tmp_path):
     data_root = make_ade_demo(str(tmp_path / 'ade'), num_train=4, num_val=2)

@@ -8,29 +8,7 @@ from typing import Callable, Tuple
 
 import torch
 
-
-def _slurm_environment() -> None:
-    """Set torch's rendezvous variables from slurm's, as mmengine's slurm launcher does."""
-    missing = [k for k in ('SLURM_PROCID', 'SLURM_NTASKS', 'SLURM_NODELIST')
-               if k not in os.environ]
-    if missing:
-        raise SystemExit(f'--launcher slurm: {", ".join(missing)} not set; start the tool '
-                         'with srun (tools/slurm_train.sh shows how) or use torchrun')
-    if 'MASTER_ADDR' not in os.environ:
-        import subprocess
-        nodes = os.environ['SLURM_NODELIST']
-        try:
-            first = subprocess.run(['scontrol', 'show', 'hostnames', nodes],
-                                   capture_output=True, text=True)
-        except FileNotFoundError:
-            first = None
-        if first is None or first.returncode != 0 or not first.stdout.strip():
-            raise SystemExit(f'--launcher slurm: scontrol could not name the first node of '
-                             f'{nodes!r}; set MASTER_ADDR to it')
-        os.environ['MASTER_ADDR'] = first.stdout.split()[0]
-    os.environ.setdefault('MASTER_PORT', '29500')
-    os.environ['RANK'] = os.environ['SLURM_PROCID']
-    os.environ['WORLD_SIZE'] = os.environ['SLURM_NTASKS']
+from ..preflight import slurm_environment
 
 
 def init_distributed(launcher: str, device: str) -> Tuple[int, int, str, Callable]:
@@ -51,6 +29,6 @@ def init_distributed(launcher: str, device: str) -> Tuple[int, int, str, Callabl
         device = f'cuda:{torch.cuda.current_device()}'
     else:
         if launcher == 'slurm':
-            _slurm_environment()
+            slurm_environment()
         dist.init_process_group('gloo', timeout=timeout)
     return dist.get_rank(), dist.get_world_size(), device, dist.barrier
