@@ -176,9 +176,10 @@ def test_fsdp_two_processes_train_as_one_process_checkpoint_and_resume(tmp_path)
     # loader, and holds what the one-process run trained (to fp32 reduction order).
     ckpt = torch.load(Path(work_dirs['fsdp']) / f'iter_{ITERS}.pth', map_location='cpu',
                       weights_only=False)
-    trained = single.model.state_dict()
+    trained = {k: v.clone() for k, v in single.model.state_dict().items()}
     assert set(ckpt['state_dict']) == set(trained)
-    for name, tensor in trained.items():
+    single.model.load_state_dict(ckpt['state_dict'], strict=True)
+    for name, tensor in trained.items():  # the one-process run's weights, kept above
         torch.testing.assert_close(ckpt['state_dict'][name], tensor, rtol=1e-4, atol=1e-5,
                                    msg=name)
     backbone = ConvNeXtBackbone(dict(depths=[1, 1, 3, 1], dims=[32, 64, 128, 256]),
