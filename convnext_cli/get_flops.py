@@ -10,18 +10,22 @@
 proposals); for segmentors the backbone and the decode head (not the auxiliary head).
 Parameters are those of the whole model, auxiliary head included. Without ``--shape`` it
 uses the input the published number was measured at (``configs/metafile.yml``: 1280x800
-for COCO, 2048x512 / 2560x640 for ADE20K). Counting uses
+for COCO, 2048x512 / 2560x640 for ADE20K). Mask2Former: the backbone, pixel decoder and
+transformer decoder (no published count to match; the deformable attention's sampling,
+``grid_sample``, is not counted, as RoIAlign is not). Counting uses
 ``mmengine.analysis.FlopAnalyzer`` (fvcore's jit-trace counter: one multiply-add is one
 flop; RoIAlign is not counted, as in mmcv's old counter). Counting is made cheap without
 changing a count (``whole_gflops``): weights are not initialised, the backbone is counted
 at a fraction of the input's side and the RoI heads on a few RoIs, each scaled exactly.
 """
 import argparse
+import inspect
 import math
 import os.path as osp
 
 import torch
 from mmengine.analysis import FlopAnalyzer
+from mmengine.structures import BaseDataElement
 from torch import nn
 
 from convnext_backbone import ConvNeXtBackbone
@@ -87,6 +91,31 @@ class WholeSegmentor(nn.Module):
         return self.model.decode_head(self.model.extract_feat(x))
 
 
+class WholeQueryModel(nn.Module):
+    """A query-based mask model (Mask2Former: mmdet's ``panoptic_head``, mmseg's
+    ``decode_head``): backbone, pixel decoder and transformer decoder for one image."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        head = query_head(self.model)
+        h, w = x.shape[-2:]
+        sample = BaseDataElement(metainfo=dict(img_shape=(h, w), pad_shape=(h, w),
+                                               batch_input_shape=(h, w)))
+        return head(self.model.extract_feat(x), [sample])
+
+
+def query_head(model: nn.Module):
+    """The head of ``model`` that needs the data samples in its forward (Mask2Former's),
+    or None."""
+    head = getattr(model, 'panoptic_head', None) or getattr(model, 'decode_head', None)
+    if head is not None and 'batch_data_samples' in inspect.signature(head.forward).parameters:
+        return head
+    return None
+
+
 def backbone_complexity(arch, shape=(224, 224)):
     """``(gflops, mparams)`` of the backbone for one ``3 x H x W`` image."""
     return complexity(ConvNeXtBackbone(arch).eval(), shape)
@@ -144,7 +173,9 @@ def whole_gflops(model: nn.Module, shape, num_rois: int = NUM_PROPOSALS,
     flops = flops_by_module(backbone, (height // k, width // k))[''] * k * k
     model.backbone = FixedFeatures(output_shapes(backbone, shape))
     try:
-        if hasattr(model, 'decode_head'):
+        if query_head(model) is not None:
+            flops += flops_by_module(WholeQueryModel(model), shape)['']
+        elif hasattr(model, 'decode_head'):
             flops += flops_by_module(WholeSegmentor(model), shape)['']
         else:
             counts = flops_by_module(WholeDetector(model, SAMPLE_ROIS, SAMPLE_ROIS), shape)

@@ -24,10 +24,15 @@ def classifiers(models: Optional[List[dict]] = None) -> Dict[str, dict]:
             if m['Results'] and m['Results'][0]['Task'] == 'Image Classification'}
 
 
+#: The methods of each table: detection (COCO), segmentation (ADE20K), query-based.
+METHODS = {'det': ('Mask R-CNN', 'Cascade Mask R-CNN'), 'seg': ('UperNet', 'DeepLabV3+'),
+           'query': ('Mask2Former',)}
+
+
 def with_config(task: str, models: Optional[List[dict]] = None) -> List[dict]:
-    """Entries with a config of ours, for ``'det'`` (COCO) or ``'seg'`` (ADE20K)."""
-    method = ('UperNet', 'DeepLabV3+') if task == 'seg' else ('Mask R-CNN',
-                                                                'Cascade Mask R-CNN')
+    """Entries with a config of ours, for ``'det'`` (COCO), ``'seg'`` (ADE20K) or
+    ``'query'`` (Mask2Former, COCO and ADE20K)."""
+    method = METHODS[task]
     return [m for m in (models or load_models())
             if m.get('Config') and m['Metadata'].get('Method') in method]
 
@@ -92,6 +97,15 @@ def render_tables(models: Optional[List[dict]] = None) -> str:
                      f"{meta['Crop']} | `{_file(m['Pretrained'])}` | {_metric(m, 'mIoU')} | "
                      f"{_metric(m, 'mIoU (ms+flip)')} | {_size(meta, 'Parameters (M)', 'M')} | "
                      f"{_size(meta, 'FLOPs (G)', 'G')} | {_source(m)} |")
+    lines += ['', '| config | method | task | backbone | pretrained file | result | '
+              '#params | FLOPs (input) | source |', '|---|---|---|---|---|---|---|---|---|']
+    for m in with_config('query', models):
+        meta = m['Metadata']
+        lines.append(f"| `{m['Config']}` | {meta['Method']} {meta['Schedule']}, "
+                     f"{meta['Crop']} crops | {meta['Task']} | "
+                     f"{size[meta['Arch']]} ({meta['Pretraining']}) | `{_file(m['Pretrained'])}` "
+                     f"| not published | {_size(meta, 'Parameters (M)', 'M')} | "
+                     f"{_size(meta, 'FLOPs (G)', 'G')} ({meta['Input']}) | {_source(m)} |")
     return '\n'.join(lines)
 
 

@@ -1,0 +1,11 @@
+# Mask2Former, ConvNeXt-B, COCO panoptic segmentation. Derived, no published result
+# (docs/model_zoo.md): _base_/mask2former_convnext_coco_panoptic.py with the drop path, lr decay
+# and pretrained file of configs/cascade_maskrcnn_convnext_b.py (tests/test_mask2former.py checks them).
+_base_ = ['./_base_/mask2former_convnext_coco_panoptic.py', './_base_/backbones/convnext_b.py']
+
+pretrained = 'checkpoints/convnext_base_1k_224.pth'
+model = dict(
+    backbone=dict(arch=_base_.convnext_arch, drop_path_rate=0.7,
+                  init_cfg=dict(type='Pretrained', checkpoint=pretrained)),
+    panoptic_head=dict(in_channels=_base_.convnext_channels))
+optim_wrapper = dict(paramwise_cfg=dict(decay_rate=0.8, decay_type='layer_wise'))

@@ -1,0 +1,11 @@
+# Mask2Former, ConvNeXt-S, COCO instance segmentation. Derived, no published result
+# (docs/model_zoo.md): _base_/mask2former_convnext_coco.py with the drop path, lr decay
+# and pretrained file of configs/cascade_maskrcnn_convnext_s.py (tests/test_mask2former.py checks them).
+_base_ = ['./_base_/mask2former_convnext_coco.py', './_base_/backbones/convnext_s.py']
+
+pretrained = 'checkpoints/convnext_small_1k_224.pth'
+model = dict(
+    backbone=dict(arch=_base_.convnext_arch, drop_path_rate=0.6,
+                  init_cfg=dict(type='Pretrained', checkpoint=pretrained)),
+    panoptic_head=dict(in_channels=_base_.convnext_channels))
+optim_wrapper = dict(paramwise_cfg=dict(decay_rate=0.7, decay_type='layer_wise'))
