@@ -259,6 +259,13 @@ def main(argv=None) -> int:
     scope = base.get('default_scope')
     command = 'python tools/make_config.py ' + ' '.join(
         shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    heads = (base.model.get('type'), (base.model.get('decode_head') or {}).get('type'))
+    if any('Mask2Former' in str(t) for t in heads):
+        print(f'{args.base} is a Mask2Former config: make_config does not write those yet '
+              '(their class weights, things/stuff split and iteration schedule). Start from '
+              'the config and set the classes by hand (tests/test_mask2former.py shows the '
+              'keys), or use a Mask R-CNN, Cascade or UperNet base.', file=sys.stderr)
+        return 2
     if scope == 'mmdet':
         if not (args.train_ann and args.train_images):
             print(f'{args.base} is a detection config: give --train-ann and --train-images '

@@ -310,3 +310,15 @@ def test_a_config_that_does_not_read_back_as_planned_is_refused(own_coco, tmp_pa
     assert ('train_cfg length is' if break_it == 'epochs' else 'num_classes is 80') in str(
         e.value)
     assert not out.exists() and out.with_name('mine.py.rejected').is_file()
+
+
+@pytest.mark.parametrize('base', ['mask2former_convnext_t_coco.py',
+                                  'mask2former_convnext_t_ade20k.py'])
+def test_mask2former_bases_are_refused_with_what_to_do(base, tmp_path, capsys):
+    """Not yet written by make_config (class weights, things/stuff, iterations): refused
+    before reading any data, instead of writing a config that fails in training."""
+    code = make_config.main([str(ROOT / 'configs' / base), '--out', str(tmp_path / 'x.py'),
+                             '--data-root', str(tmp_path), '--classes', 'a'])
+    assert code == 2 and not (tmp_path / 'x.py').exists()
+    assert 'is a Mask2Former config: make_config does not write those yet' in \
+        capsys.readouterr().err
