@@ -11,8 +11,9 @@ proposals); for segmentors the backbone and the decode head (not the auxiliary h
 Parameters are those of the whole model, auxiliary head included. Without ``--shape`` it
 uses the input the published number was measured at (``configs/metafile.yml``: 1280x800
 for COCO, 2048x512 / 2560x640 for ADE20K). Mask2Former: the backbone, pixel decoder and
-transformer decoder (no published count to match; the deformable attention's sampling,
-``grid_sample``, is not counted, as RoIAlign is not). Counting uses
+transformer decoder; DINO: backbone, neck, transformer and box head (no published counts
+to match; the deformable attention's sampling, ``grid_sample``, is not counted, as
+RoIAlign is not). Counting uses
 ``mmengine.analysis.FlopAnalyzer`` (fvcore's jit-trace counter: one multiply-add is one
 flop; RoIAlign is not counted, as in mmcv's old counter). Counting is made cheap without
 changing a count (``whole_gflops``): weights are not initialised, the backbone is counted
@@ -92,8 +93,10 @@ class WholeSegmentor(nn.Module):
 
 
 class WholeQueryModel(nn.Module):
-    """A query-based mask model (Mask2Former: mmdet's ``panoptic_head``, mmseg's
-    ``decode_head``): backbone, pixel decoder and transformer decoder for one image."""
+    """A query-based model for one image: Mask2Former (mmdet's ``panoptic_head``, mmseg's
+    ``decode_head``: backbone, pixel decoder, transformer decoder) or a DETR-style detector
+    (DINO: backbone, neck, transformer encoder and decoder, box head; mmdet's
+    ``_forward``, in eval mode, so without the training-only denoising queries)."""
 
     def __init__(self, model: nn.Module):
         super().__init__()
@@ -104,6 +107,8 @@ class WholeQueryModel(nn.Module):
         h, w = x.shape[-2:]
         sample = BaseDataElement(metainfo=dict(img_shape=(h, w), pad_shape=(h, w),
                                                batch_input_shape=(h, w)))
+        if head is None:  # DETR-style
+            return self.model._forward(x, [sample])
         return head(self.model.extract_feat(x), [sample])
 
 
@@ -173,7 +178,7 @@ def whole_gflops(model: nn.Module, shape, num_rois: int = NUM_PROPOSALS,
     flops = flops_by_module(backbone, (height // k, width // k))[''] * k * k
     model.backbone = FixedFeatures(output_shapes(backbone, shape))
     try:
-        if query_head(model) is not None:
+        if query_head(model) is not None or hasattr(model, 'forward_transformer'):
             flops += flops_by_module(WholeQueryModel(model), shape)['']
         elif hasattr(model, 'decode_head'):
             flops += flops_by_module(WholeSegmentor(model), shape)['']

@@ -26,12 +26,12 @@ def classifiers(models: Optional[List[dict]] = None) -> Dict[str, dict]:
 
 #: The methods of each table: detection (COCO), segmentation (ADE20K), query-based.
 METHODS = {'det': ('Mask R-CNN', 'Cascade Mask R-CNN'), 'seg': ('UperNet', 'DeepLabV3+'),
-           'query': ('Mask2Former',)}
+           'query': ('Mask2Former', 'DINO')}
 
 
 def with_config(task: str, models: Optional[List[dict]] = None) -> List[dict]:
     """Entries with a config of ours, for ``'det'`` (COCO), ``'seg'`` (ADE20K) or
-    ``'query'`` (Mask2Former, COCO and ADE20K)."""
+    ``'query'`` (Mask2Former and DINO, COCO and ADE20K)."""
     method = METHODS[task]
     return [m for m in (models or load_models())
             if m.get('Config') and m['Metadata'].get('Method') in method]
@@ -54,6 +54,14 @@ def _metric(model: dict, name: str) -> str:
     if not results:
         return 'not published'
     return next((str(r['Metrics'][name]) for r in results if name in r['Metrics']), '-')
+
+
+def _first_metric(model: dict) -> str:
+    """The first published metric with its name ('box AP 52.4'), or 'not published'."""
+    if not model['Results']:
+        return 'not published'
+    name, value = next(iter(model['Results'][0]['Metrics'].items()))
+    return f'{name} {value}'
 
 
 def _source(model: dict) -> str:
@@ -101,10 +109,12 @@ def render_tables(models: Optional[List[dict]] = None) -> str:
               '#params | FLOPs (input) | source |', '|---|---|---|---|---|---|---|---|---|']
     for m in with_config('query', models):
         meta = m['Metadata']
-        lines.append(f"| `{m['Config']}` | {meta['Method']} {meta['Schedule']}, "
-                     f"{meta['Crop']} crops | {meta['Task']} | "
+        detail = (f", {meta['Crop']} crops" if 'Crop' in meta else '') + (
+            f", {meta['Scales']}-scale" if 'Scales' in meta else '')
+        lines.append(f"| `{m['Config']}` | {meta['Method']} {meta['Schedule']}{detail} | "
+                     f"{meta['Task']} | "
                      f"{size[meta['Arch']]} ({meta['Pretraining']}) | `{_file(m['Pretrained'])}` "
-                     f"| not published | {_size(meta, 'Parameters (M)', 'M')} | "
+                     f"| {_first_metric(m)} | {_size(meta, 'Parameters (M)', 'M')} | "
                      f"{_size(meta, 'FLOPs (G)', 'G')} ({meta['Input']}) | {_source(m)} |")
     return '\n'.join(lines)
 
