@@ -62,20 +62,36 @@ def num_classes_paths(node, path=()) -> List[Tuple[str, ...]]:
     return found
 
 
-def render_heads(paths: List[Tuple], base_prefix: str, indent: int = 4) -> str:
+def class_weight_of(head: dict) -> Optional[list]:
+    """A head's per-class loss weights with the no-object weight last (Mask2Former's
+    ``loss_cls.class_weight``: ``num_classes + 1`` entries), or None."""
+    weights = (head.get('loss_cls') or {}).get('class_weight')
+    if isinstance(weights, (list, tuple)) and len(weights) == head.get('num_classes', -2) + 1:
+        return list(weights)
+    return None
+
+
+def render_heads(paths: List[Tuple], base_prefix: str, indent: int = 4,
+                 base_model: Optional[dict] = None) -> str:
     """``model = dict(...)`` text that sets ``num_classes`` at ``paths``.
 
     A list of heads (Cascade's three box heads) is rewritten from the base's own list,
-    so its other settings stay inherited.
+    so its other settings stay inherited. A head with per-class loss weights (Mask2Former)
+    gets them resized: 1.0 per class and the base's no-object weight.
     """
     tree: Dict = {}
     for path in paths:
         list_at = next((i for i, key in enumerate(path) if isinstance(key, int)), None)
         if list_at is None:
             node = tree
+            base_node = base_model or {}
             for key in path:
                 node = node.setdefault(key, {})
+                base_node = base_node.get(key, {})
             node['num_classes'] = None
+            weights = class_weight_of(base_node)
+            if weights is not None:
+                node['loss_cls'] = {'class_weight': weights[-1]}
         else:
             node = tree
             for key in path[:list_at - 1]:
@@ -88,6 +104,9 @@ def render_heads(paths: List[Tuple], base_prefix: str, indent: int = 4) -> str:
         for key, value in node.items():
             if value is None:
                 items.append(f'{pad}{key}=num_classes')
+            elif key == 'loss_cls':
+                items.append(f'{pad}loss_cls=dict(class_weight=[1.0] * num_classes + '
+                             f'[{value["class_weight"]}])')
             elif isinstance(value, tuple):
                 items.append(f'{pad}{key}=[dict(head, num_classes=num_classes)\n{pad}'
                              f'{" " * (len(key) + 2)}for head in {base_prefix}.{value[1]}]')
@@ -237,6 +256,10 @@ class Plan:
             if node['num_classes'] != len(self.classes):
                 problems.append(f'model.{".".join(map(str, keys))}.num_classes is '
                                 f'{node["num_classes"]}, not {len(self.classes)}')
+            weights = (node.get('loss_cls') or {}).get('class_weight')
+            if isinstance(weights, (list, tuple)) and len(weights) != len(self.classes) + 1:
+                problems.append(f'model.{".".join(map(str, keys))}.loss_cls.class_weight has '
+                                f'{len(weights)} entries, not {len(self.classes) + 1}')
         if not num_classes_paths(plain):
             problems.append('no head of the model has num_classes')
         loop = cfg.train_cfg.get('max_epochs' if self.task == 'detection' else 'max_iters')
@@ -259,12 +282,12 @@ def main(argv=None) -> int:
     scope = base.get('default_scope')
     command = 'python tools/make_config.py ' + ' '.join(
         shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
-    heads = (base.model.get('type'), (base.model.get('decode_head') or {}).get('type'))
-    if any('Mask2Former' in str(t) for t in heads):
-        print(f'{args.base} is a Mask2Former config: make_config does not write those yet '
-              '(their class weights, things/stuff split and iteration schedule). Start from '
-              'the config and set the classes by hand (tests/test_mask2former.py shows the '
-              'keys), or use a Mask R-CNN, Cascade or UperNet base.', file=sys.stderr)
+    if scope == 'mmdet' and 'train_cfg' in base and 'max_epochs' not in base.train_cfg:
+        print(f'{args.base} trains by iterations (Mask2Former COCO): make_config writes '
+              'epoch-based detection configs only, and not yet the things/stuff split. Start '
+              'from the config and set the classes by hand (tests/test_mask2former.py shows '
+              'the keys), or use a Mask R-CNN, Cascade or DINO base; ADE20K Mask2Former '
+              'bases are supported.', file=sys.stderr)
         return 2
     if scope == 'mmdet':
         if not (args.train_ann and args.train_images):
@@ -411,7 +434,7 @@ def plan_segmentation(args, base: Config, command: str) -> Tuple[Optional[Plan],
                        if args.reduce_zero_label else 'v'),
         heads=render_heads(num_classes_paths(inner_model(base).to_dict()),
                            '_base_.model.module' if tta else '_base_.model',
-                           indent=8 if tta else 4))
+                           indent=8 if tta else 4, base_model=inner_model(base).to_dict()))
     plan = Plan('segmentation', classes, args.checkpoint or fields_['recipe_checkpoint'],
                 args.batch_size, iters, bool(val), fields_)
     return plan, report

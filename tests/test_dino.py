@@ -46,7 +46,7 @@ def test_4_and_5_scale_configs_are_the_library_recipes_with_a_convnext(size, tmp
         assert ours == theirs  # optimizer (backbone lr x 0.1), schedule, data: the library's
 
 
-ITERS = 6
+ITERS = 4
 
 
 @pytest.mark.e2e

@@ -61,7 +61,8 @@ def leaf_values(node, key):
     return []
 
 
-@pytest.mark.parametrize('base', ['maskrcnn_convnext_t.py', 'cascade_maskrcnn_convnext_t.py'])
+@pytest.mark.parametrize('base', ['maskrcnn_convnext_t.py', 'cascade_maskrcnn_convnext_t.py',
+                                  'dino_convnext_t.py'])
 def test_detection_config_numbers_classes_as_mmdet_does(own_coco, tmp_path, base):
     out = tmp_path / 'configs' / 'mine.py'
     assert make(base, out, own_coco, '--batch-size', '2') == 0
@@ -69,7 +70,9 @@ def test_detection_config_numbers_classes_as_mmdet_does(own_coco, tmp_path, base
     assert cfg.metainfo.classes == tuple(NEW_NAMES)
     heads = leaf_values(cfg.model.to_dict(), 'num_classes')
     assert heads and set(heads) == {4}
-    assert len(heads) == (4 if 'cascade' in base else 2)  # 3 box heads + mask head
+    # Cascade: 3 box heads + mask head; Mask R-CNN: box + mask; DINO: its box head (the
+    # denoising queries take the head's num_classes).
+    assert len(heads) == {'cascade': 4, 'maskrcnn': 2, 'dino': 1}[base.split('_')[0]]
     if 'cascade' in base:  # the other settings of each cascade stage are inherited
         stds = [h['bbox_coder']['target_stds'] for h in cfg.model.roi_head.bbox_head]
         assert stds[0] != stds[1] != stds[2]
@@ -97,14 +100,17 @@ def test_detection_config_numbers_classes_as_mmdet_does(own_coco, tmp_path, base
     assert checked > 10
 
 
-def test_segmentation_config(tmp_path):
+@pytest.mark.parametrize('base', ['upernet_convnext_t.py', 'mask2former_convnext_t_ade20k.py'])
+def test_segmentation_config(tmp_path, base):
     root = make_ade_demo(str(tmp_path / 'ade'), num_train=4, num_val=2)
     out = tmp_path / 'seg.py'
-    assert make_config.main([str(ROOT / 'configs/upernet_convnext_t.py'), '--out', str(out),
+    assert make_config.main([str(ROOT / 'configs' / base), '--out', str(out),
                              '--data-root', str(root), '--classes', 'sky', 'ground', 'disc',
                              'box', 'triangle', '--reduce-zero-label']) == 0
     cfg = Config.fromfile(str(out))
     assert set(leaf_values(cfg.model.to_dict(), 'num_classes')) == {5}
+    if 'mask2former' in base:  # per-class loss weights resized, no-object weight kept
+        assert cfg.model.decode_head.loss_cls.class_weight == [1.0] * 5 + [0.1]
     assert [t.get('reduce_zero_label') for t in cfg.train_dataloader.dataset.pipeline
             if t['type'] == 'LoadAnnotations'] == [True]
     from mmseg.registry import DATASETS
@@ -312,13 +318,12 @@ def test_a_config_that_does_not_read_back_as_planned_is_refused(own_coco, tmp_pa
     assert not out.exists() and out.with_name('mine.py.rejected').is_file()
 
 
-@pytest.mark.parametrize('base', ['mask2former_convnext_t_coco.py',
-                                  'mask2former_convnext_t_ade20k.py'])
-def test_mask2former_bases_are_refused_with_what_to_do(base, tmp_path, capsys):
-    """Not yet written by make_config (class weights, things/stuff, iterations): refused
-    before reading any data, instead of writing a config that fails in training."""
-    code = make_config.main([str(ROOT / 'configs' / base), '--out', str(tmp_path / 'x.py'),
-                             '--data-root', str(tmp_path), '--classes', 'a'])
+def test_an_iteration_based_detection_base_is_refused_with_what_to_do(tmp_path, capsys):
+    """Mask2Former COCO (iterations, things and stuff) is not written yet: refused before
+    reading any data, instead of writing a config that fails in training."""
+    code = make_config.main([str(ROOT / 'configs/mask2former_convnext_t_coco.py'), '--out',
+                             str(tmp_path / 'x.py'), '--train-ann', str(tmp_path / 'a.json'),
+                             '--train-images', str(tmp_path)])
     assert code == 2 and not (tmp_path / 'x.py').exists()
-    assert 'is a Mask2Former config: make_config does not write those yet' in \
+    assert 'trains by iterations (Mask2Former COCO): make_config writes epoch-based' in \
         capsys.readouterr().err

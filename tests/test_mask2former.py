@@ -113,7 +113,7 @@ param_scheduler = []
 default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=ITERS, by_epoch=False))
 randomness = dict(seed=0)
 """
-ITERS = 6
+ITERS = 4
 
 
 def train_and_test(config: Path, work_dir: Path):
