@@ -2,7 +2,7 @@
 # (tools/setup_env.sh: idempotent, instant once done).
 PY := .venv/bin/python
 
-.PHONY: setup demo demo-seg features test test-avx2 test-quick lint bench
+.PHONY: setup demo demo-seg demo-mask2former features test test-avx2 test-quick lint bench
 
 # torch's, oneDNN's and MKL's AVX2 kernels on any x86 CPU: an AVX-512 machine then runs
 # what an AVX2-only CPU runs (tests/test_cpu_isa.py checks that it does).
@@ -29,6 +29,11 @@ demo-seg: setup
 	$(PY) tools/draw_predictions.py configs/demo/upernet_convnext_demo.py \
 		$$(cat work_dirs/upernet_convnext_demo/last_checkpoint) data/demo_ade/images/validation \
 		--upscale 2 --out work_dirs/upernet_convnext_demo/predictions.png
+
+# Mask2Former on the same ADE20K-layout demo set (about 10 minutes on 2 cores).
+demo-mask2former: setup
+	$(PY) tools/make_demo_data.py ade data/demo_ade
+	$(PY) tools/train.py configs/demo/mask2former_convnext_demo.py --work-dir work_dirs/mask2former_convnext_demo
 
 # Feature pyramid of a generated image with a ConvNeXt-T, and its picture.
 features: setup
