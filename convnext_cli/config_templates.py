@@ -119,5 +119,16 @@ model = dict(module=dict(
 {heads}))''',
 }
 
+# Recipes that count iterations (Mask2Former's COCO ones): the same file, with the length,
+# validation and checkpoint intervals in iterations and the recipe's end-of-training
+# validation intervals (its last 3750 of 368750 iterations) dropped.
+DETECTION_ITERS = DETECTION.replace(
+    'train_cfg = dict(max_epochs={length}{val_interval})',
+    'train_cfg = dict(max_iters={length}{val_interval}, dynamic_intervals=None)').replace(
+    'checkpoint=dict(interval={interval}, max_keep_ckpts=3)',
+    'checkpoint=dict(by_epoch=False, interval={interval}, max_keep_ckpts=3)')
+assert DETECTION_ITERS.count('max_iters') == 1 and 'by_epoch=False' in DETECTION_ITERS
+
 TEMPLATES = {'detection': (DETECTION, DETECTION_VALIDATION),
+             'detection_iters': (DETECTION_ITERS, DETECTION_VALIDATION),
              'segmentation': (SEGMENTATION, SEGMENTATION_VALIDATION)}

@@ -49,10 +49,11 @@ MIN_ITERS = 4_000  # segmentation
 
 
 def num_classes_paths(node, path=()) -> List[Tuple[str, ...]]:
-    """Paths (keys and list indices) of every ``num_classes`` in a model config."""
+    """Paths (keys and list indices) of every head that counts classes in a model config:
+    ``num_classes``, or ``num_things_classes`` (Mask2Former's heads: things + stuff)."""
     found = []
     if isinstance(node, dict):
-        if 'num_classes' in node:
+        if 'num_classes' in node or 'num_things_classes' in node:
             found.append(path)
         for key, value in node.items():
             found += num_classes_paths(value, path + (key,))
@@ -66,7 +67,9 @@ def class_weight_of(head: dict) -> Optional[list]:
     """A head's per-class loss weights with the no-object weight last (Mask2Former's
     ``loss_cls.class_weight``: ``num_classes + 1`` entries), or None."""
     weights = (head.get('loss_cls') or {}).get('class_weight')
-    if isinstance(weights, (list, tuple)) and len(weights) == head.get('num_classes', -2) + 1:
+    count = head.get('num_classes', head.get('num_things_classes', -2) + head.get(
+        'num_stuff_classes', 0))
+    if isinstance(weights, (list, tuple)) and len(weights) == count + 1:
         return list(weights)
     return None
 
@@ -88,7 +91,8 @@ def render_heads(paths: List[Tuple], base_prefix: str, indent: int = 4,
             for key in path:
                 node = node.setdefault(key, {})
                 base_node = base_node.get(key, {})
-            node['num_classes'] = None
+            node['num_things_classes' if 'num_things_classes' in base_node
+                 else 'num_classes'] = None
             weights = class_weight_of(base_node)
             if weights is not None:
                 node['loss_cls'] = {'class_weight': weights[-1]}
@@ -102,7 +106,9 @@ def render_heads(paths: List[Tuple], base_prefix: str, indent: int = 4,
         pad = ' ' * (indent * depth)
         items = []
         for key, value in node.items():
-            if value is None:
+            if value is None and key == 'num_things_classes':  # every class a thing
+                items.append(f'{pad}num_things_classes=num_classes,\n{pad}num_stuff_classes=0')
+            elif value is None:
                 items.append(f'{pad}{key}=num_classes')
             elif key == 'loss_cls':
                 items.append(f'{pad}loss_cls=dict(class_weight=[1.0] * num_classes + '
@@ -136,6 +142,27 @@ def detection_schedule(base: Config, num_images: int, total_batch: int,
     return chosen, why
 
 
+def detection_iteration_schedule(base: Config, num_images: int, total_batch: int,
+                                 epochs: Optional[int]) -> Tuple[int, str]:
+    """For recipes that count iterations (Mask2Former COCO): iterations for
+    ``num_images`` at ``total_batch``, chosen in epochs as :func:`detection_schedule` does,
+    and the reasoning as a comment."""
+    base_iters = base.train_cfg.max_iters
+    base_epochs = round(base_iters * 16 / COCO_TRAIN_IMAGES)
+    per_epoch = math.ceil(num_images / total_batch)
+    if epochs:
+        return epochs * per_epoch, (f'# {epochs} epochs (--epochs) = {epochs * per_epoch} '
+                                    f'iterations.')
+    chosen = min(MAX_EPOCHS, max(base_epochs, math.ceil(MIN_UPDATES / per_epoch)))
+    why = (f'# Schedule: {num_images} training images / batch {total_batch} = {per_epoch} '
+           f'iterations per epoch.\n# The recipe trains {base_iters} iterations at batch 16 '
+           f'on COCO ({COCO_TRAIN_IMAGES} images): {base_epochs} epochs; a smaller set gets '
+           f'at least the recipe\'s epochs and at least {MIN_UPDATES} updates, capped at '
+           f'{MAX_EPOCHS} epochs: {chosen} epochs = {chosen * per_epoch} iterations. The lr '
+           f'steps keep the recipe\'s proportions.')
+    return chosen * per_epoch, why
+
+
 def segmentation_schedule(base: Config, num_images: int, total_batch: int,
                           iters: Optional[int]) -> Tuple[int, str]:
     base_iters = base.train_cfg.max_iters
@@ -157,7 +184,8 @@ def rescale_schedulers(base: Config, length: int, by_epoch_length: bool,
     base_length = base.train_cfg.max_epochs if by_epoch_length else base.train_cfg.max_iters
     total_iters = length * iters_per_epoch if by_epoch_length else length
     out = []
-    for scheduler in base.param_scheduler:
+    schedulers = base.param_scheduler
+    for scheduler in [schedulers] if isinstance(schedulers, dict) else schedulers:
         s = dict(scheduler)
         if not s.get('by_epoch', True) and by_epoch_length:  # warm-up, in iterations
             s['end'] = min(s['end'], max(1, total_iters // 10))
@@ -223,7 +251,7 @@ class ReadBackError(RuntimeError):
 class Plan:
     """Everything the written config sets, decided from the arguments, the base recipe and
     the checked data; the template of its task turns it into the file."""
-    task: str  # 'detection' or 'segmentation'
+    task: str  # 'detection', 'detection_iters' (counts iterations) or 'segmentation'
     classes: Tuple[str, ...]
     pretrained: str
     batch_size: int
@@ -253,9 +281,13 @@ class Plan:
             node = model
             for key in keys:
                 node = node[key]
-            if node['num_classes'] != len(self.classes):
-                problems.append(f'model.{".".join(map(str, keys))}.num_classes is '
-                                f'{node["num_classes"]}, not {len(self.classes)}')
+            name = ('num_things_classes + num_stuff_classes' if 'num_things_classes' in node
+                    else 'num_classes')
+            counted = (node['num_things_classes'] + node.get('num_stuff_classes', 0)
+                       if 'num_things_classes' in node else node['num_classes'])
+            if counted != len(self.classes):
+                problems.append(f'model.{".".join(map(str, keys))}.{name} is {counted}, not '
+                                f'{len(self.classes)}')
             weights = (node.get('loss_cls') or {}).get('class_weight')
             if isinstance(weights, (list, tuple)) and len(weights) != len(self.classes) + 1:
                 problems.append(f'model.{".".join(map(str, keys))}.loss_cls.class_weight has '
@@ -263,6 +295,8 @@ class Plan:
         if not num_classes_paths(plain):
             problems.append('no head of the model has num_classes')
         loop = cfg.train_cfg.get('max_epochs' if self.task == 'detection' else 'max_iters')
+        if self.task == 'detection_iters' and cfg.train_cfg.get('dynamic_intervals'):
+            problems.append('train_cfg.dynamic_intervals is still the recipe\'s')
         checks = [('metainfo.classes', tuple(cfg.metainfo['classes']), self.classes),
                   ('pretrained', cfg.get('pretrained'), self.pretrained),
                   ('model.backbone.init_cfg.checkpoint',
@@ -282,12 +316,11 @@ def main(argv=None) -> int:
     scope = base.get('default_scope')
     command = 'python tools/make_config.py ' + ' '.join(
         shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
-    if scope == 'mmdet' and 'train_cfg' in base and 'max_epochs' not in base.train_cfg:
-        print(f'{args.base} trains by iterations (Mask2Former COCO): make_config writes '
-              'epoch-based detection configs only, and not yet the things/stuff split. Start '
-              'from the config and set the classes by hand (tests/test_mask2former.py shows '
-              'the keys), or use a Mask R-CNN, Cascade or DINO base; ADE20K Mask2Former '
-              'bases are supported.', file=sys.stderr)
+    if 'Panoptic' in str(base.get('train_dataloader', {}).get('dataset', {}).get('type')):
+        print(f'{args.base} trains on COCO panoptic annotations: make_config writes configs '
+              'for COCO instance annotations only. Use the Mask2Former instance base '
+              '(configs/mask2former_*_coco.py) or start from the config and set the classes '
+              'by hand (tests/test_mask2former.py shows the keys).', file=sys.stderr)
         return 2
     if scope == 'mmdet':
         if not (args.train_ann and args.train_images):
@@ -380,18 +413,27 @@ def plan_detection(args, base: Config, command: str) -> Tuple[Optional[Plan], Re
     if report.fatal or train is None:
         return None, report
     total = args.gpus * args.batch_size
-    epochs, why = detection_schedule(base, train.num_images, total, args.epochs)
-    schedulers = rescale_schedulers(base, epochs, True, math.ceil(train.num_images / total))
-    fields_ = _common_fields(args, base, command, epochs, why, schedulers,
-                             max(1, math.ceil(epochs / 10)), bool(val))
+    by_iters = 'max_epochs' not in base.train_cfg  # Mask2Former's COCO recipes
+    if by_iters:
+        epochs, why = detection_iteration_schedule(base, train.num_images, total, args.epochs)
+        schedulers = rescale_schedulers(base, epochs, False, 1)
+        interval = max(1, epochs // 10)
+    else:
+        epochs, why = detection_schedule(base, train.num_images, total, args.epochs)
+        schedulers = rescale_schedulers(base, epochs, True, math.ceil(train.num_images / total))
+        interval = max(1, math.ceil(epochs / 10))
+    fields_ = _common_fields(args, base, command, epochs, why, schedulers, interval,
+                             bool(val))
     fields_.update(
         train_ann=args.train_ann, train_images=_dir(args.train_images),
         val_ann=args.val_ann, val_images=args.val_images and _dir(args.val_images),
         no_val_reason='--val-ann',
         id_list=', '.join(f'{c["id"]} -> {i} {c["name"]!r}'
                           for i, c in enumerate(train.categories)),
-        heads=render_heads(num_classes_paths(base.model.to_dict()), '_base_.model'))
-    plan = Plan('detection', tuple(c['name'] for c in train.categories),
+        heads=render_heads(num_classes_paths(base.model.to_dict()), '_base_.model',
+                           base_model=base.model.to_dict()))
+    plan = Plan('detection_iters' if by_iters else 'detection',
+                tuple(c['name'] for c in train.categories),
                 args.checkpoint or fields_['recipe_checkpoint'], args.batch_size, epochs,
                 bool(val), fields_)
     return plan, report

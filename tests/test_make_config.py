@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from helpers import run_python, shrink_detector, shrink_segmentor
 from mmengine.config import Config
 from PIL import Image
@@ -318,12 +319,38 @@ def test_a_config_that_does_not_read_back_as_planned_is_refused(own_coco, tmp_pa
     assert not out.exists() and out.with_name('mine.py.rejected').is_file()
 
 
-def test_an_iteration_based_detection_base_is_refused_with_what_to_do(tmp_path, capsys):
-    """Mask2Former COCO (iterations, things and stuff) is not written yet: refused before
-    reading any data, instead of writing a config that fails in training."""
-    code = make_config.main([str(ROOT / 'configs/mask2former_convnext_t_coco.py'), '--out',
-                             str(tmp_path / 'x.py'), '--train-ann', str(tmp_path / 'a.json'),
-                             '--train-images', str(tmp_path)])
+def test_mask2former_instance_config_counts_things_and_iterations(own_coco, tmp_path):
+    """Mask2Former's COCO recipe counts iterations and splits classes into things and
+    stuff: the written config makes every class a thing (with the per-class loss weights
+    resized), counts iterations, and drops the recipe's end-of-training validation
+    intervals; mmdet builds the model from it."""
+    out = tmp_path / 'configs' / 'mine.py'
+    assert make('mask2former_convnext_t_coco.py', out, own_coco, '--batch-size', '2') == 0
+    cfg = Config.fromfile(str(out))
+    head, fusion = cfg.model.panoptic_head, cfg.model.panoptic_fusion_head
+    assert (head.num_things_classes, head.num_stuff_classes) == (4, 0)
+    assert (fusion.num_things_classes, fusion.num_stuff_classes) == (4, 0)
+    assert head.loss_cls.class_weight == [1.0] * 4 + [0.1]
+    assert 'max_epochs' not in cfg.train_cfg and cfg.train_cfg.dynamic_intervals is None
+    iters, (step1, step2) = cfg.train_cfg.max_iters, cfg.param_scheduler[0]['milestones']
+    assert cfg.param_scheduler[0]['end'] == iters and not cfg.param_scheduler[0]['by_epoch']
+    assert (round(step1 / iters, 2), round(step2 / iters, 2)) == (0.89, 0.96)  # the recipe's
+    assert cfg.default_hooks.checkpoint.by_epoch is False
+    from mmdet.registry import MODELS
+    from mmdet.utils import register_all_modules
+    register_all_modules()
+    cfg.model.backbone.init_cfg = None
+    with torch.device('meta'):
+        model = MODELS.build(cfg.model)
+    assert model.panoptic_head.num_classes == 4
+
+
+def test_a_panoptic_base_is_refused_with_what_to_do(tmp_path, capsys):
+    """make_config checks COCO instance annotations; a panoptic base is refused before
+    reading any data, with the instance base to use instead."""
+    code = make_config.main([str(ROOT / 'configs/mask2former_convnext_t_coco_panoptic.py'),
+                             '--out', str(tmp_path / 'x.py'), '--train-ann',
+                             str(tmp_path / 'a.json'), '--train-images', str(tmp_path)])
     assert code == 2 and not (tmp_path / 'x.py').exists()
-    assert 'trains by iterations (Mask2Former COCO): make_config writes epoch-based' in \
-        capsys.readouterr().err
+    assert 'trains on COCO panoptic annotations: make_config writes configs for COCO ' \
+        'instance annotations only' in capsys.readouterr().err
