@@ -3,6 +3,7 @@ mmdet's DINO, the 5-scale ones mmdet's 5-scale recipe with the same backbone val
 shrunk DINO trains on generated data and is evaluated for box AP by the test tool."""
 import json
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,7 @@ def test_4_and_5_scale_configs_are_the_library_recipes_with_a_convnext(size, tmp
 
 
 ITERS = 4
+FIXTURE = ROOT / 'tests' / 'data' / 'convnext_v1' / 'official_classification.pth'
 
 
 @pytest.mark.e2e
@@ -56,10 +58,12 @@ def test_dino_trains_and_is_evaluated_for_box_ap(tmp_path):
     config.write_text(f"""_base_ = '{CONFIGS / 'dino_convnext_t.py'}'
 data_root = '{root}/'
 metainfo = dict(classes={CLASSES!r})
-# V2-A, one encoder and two decoder layers, 30 queries, 128x128 images: CPU seconds.
+# The shared fixtures' small ConvNeXt (official classification layout, loaded through
+# init_cfg), one encoder and two decoder layers, 30 queries, 128x128 images: CPU seconds.
 model = dict(
-    backbone=dict(arch='v2-atto', init_cfg=None),
-    neck=dict(in_channels=[80, 160, 320]),
+    backbone=dict(arch=dict(_delete_=True, depths=[2, 2, 3, 2], dims=[8, 16, 32, 64]),
+                  init_cfg=dict(type='Pretrained', checkpoint='{FIXTURE}')),
+    neck=dict(in_channels=[16, 32, 64]),
     num_queries=30, encoder=dict(num_layers=1), decoder=dict(num_layers=2),
     bbox_head=dict(num_classes={len(CLASSES)}),
     dn_cfg=dict(group_cfg=dict(num_dn_queries=10)),
@@ -92,6 +96,8 @@ randomness = dict(seed=0)
     work_dir = tmp_path / 'work'
     result, log = run_python('tools/train.py', config, '--work-dir', work_dir)
     assert result.returncode == 0, log[-4000:]
+    assert re.search(f'Loaded {re.escape(str(FIXTURE))}: layout official-classification, '
+                     r'\d+ tensors loaded', log), log[-3000:]
     scalars = [json.loads(line) for line in
                next(work_dir.rglob('vis_data/scalars.json')).read_text().splitlines()]
     losses = [s['loss'] for s in scalars if 'loss' in s]

@@ -3,10 +3,11 @@ our backbone and the ConvNeXt recipe's values, and the instance and semantic fam
 train on generated data and are evaluated by the test tool."""
 import json
 import math
+import re
 from pathlib import Path
 
 import pytest
-from helpers import SMALL_CHANNELS, load_config, run_python, without_scope
+from helpers import load_config, run_python, without_scope
 
 from convnext_cli.demo_data.ade import make_ade_demo
 from convnext_cli.demo_data.coco import CLASSES as COCO_CLASSES
@@ -97,13 +98,20 @@ def test_everything_else_is_the_library_recipe(task, tmp_path):
         'backbone'}
 
 
-#: Mask2Former shrunk to CPU seconds: V2-A, one pixel-decoder layer, three transformer
-#: decoder layers (one per feature level), 20 queries, 128x128 inputs, fewer sampled points.
+#: The small ConvNeXt of the shared fixtures, in the official classification layout (what
+#: the V1 configs start from), loaded through the config's init_cfg.
+FIXTURE = ROOT / 'tests' / 'data' / 'convnext_v1' / 'official_classification.pth'
+FIXTURE_ARCH = dict(depths=[2, 2, 3, 2], dims=[8, 16, 32, 64])
+#: Mask2Former shrunk to CPU seconds: the fixture's backbone, one pixel-decoder layer,
+#: three transformer decoder layers (one per feature level), 20 queries, 128x128 inputs,
+#: fewer sampled points.
 SMALL_MODEL = f"""
 model = dict(
-    backbone=dict(arch='v2-atto', init_cfg=None),
+    backbone=dict(arch=dict(_delete_=True, depths={FIXTURE_ARCH['depths']},
+                            dims={FIXTURE_ARCH['dims']}),
+                  init_cfg=dict(type='Pretrained', checkpoint='{FIXTURE}')),
     data_preprocessor=dict(batch_augments=None),
-    {{head}}=dict(in_channels={SMALL_CHANNELS}, num_queries=20,
+    {{head}}=dict(in_channels={FIXTURE_ARCH['dims']!r}, num_queries=20,
                  pixel_decoder=dict(encoder=dict(num_layers=1)),
                  transformer_decoder=dict(num_layers=3), {{head_extra}}),
     train_cfg=dict(num_points=2048), {{model_extra}})
@@ -119,6 +127,9 @@ ITERS = 4
 def train_and_test(config: Path, work_dir: Path):
     result, log = run_python('tools/train.py', config, '--work-dir', work_dir)
     assert result.returncode == 0, log[-4000:]
+    # every tensor of the fixture's backbone came in through init_cfg
+    assert re.search(f'Loaded {re.escape(str(FIXTURE))}: layout official-classification, '
+                     r'\d+ tensors loaded', log), log[-3000:]
     scalars = [json.loads(line) for line in
                next(work_dir.rglob('vis_data/scalars.json')).read_text().splitlines()]
     losses = [s['loss'] for s in scalars if 'loss' in s]
