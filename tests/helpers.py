@@ -7,6 +7,7 @@ import copy
 import functools
 import http.server
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -63,6 +64,25 @@ def shrink_segmentor() -> list:
             f'model.decode_head.in_channels={SMALL_CHANNELS}',
             'model.auxiliary_head.in_channels=160',
             'model.decode_head.channels=64', 'model.auxiliary_head.channels=32']
+
+
+def run_tool_in_process(main, *argv, logs_under: Path) -> str:
+    """``main(ARGV)`` of one of our tools (``convnext_cli.train.main``, ...) in this process,
+    which has torch, mmdet and mmseg imported already (a subprocess spends seconds on
+    that): the text of every mmengine log written under ``logs_under`` since (runners
+    started within the same second share one log)."""
+    before = {p: p.stat().st_size for p in Path(logs_under).rglob('*.log')}
+    main([str(a) for a in argv])
+    return ''.join(p.read_text()[before.get(p, 0):] for p in sorted(
+        Path(logs_under).rglob('*.log')))
+
+
+def logged_losses(log: str) -> list:
+    """The total loss of each ``Iter(train)`` line of an mmengine log (logger interval 1).
+    Read from the log, not ``vis_data/scalars.json``: in one process, later runners share
+    the first one's visualizer (mmdet and mmseg name it 'visualizer') and its folder."""
+    return [float(m) for m in re.findall(r'Iter\(train\) \[\s*\d+/\d+\].*?\sloss: ([-\d.]+)',
+                                         log)]
 
 
 def run_python(*args, env: Optional[dict] = None, cwd=ROOT,

@@ -1,14 +1,14 @@
 """DINO with ConvNeXt (issue 26): the 4-scale configs are detrex's published recipe on
 mmdet's DINO, the 5-scale ones mmdet's 5-scale recipe with the same backbone values; a
 shrunk DINO trains on generated data and is evaluated for box AP by the test tool."""
-import json
 import math
 import re
 from pathlib import Path
 
 import pytest
-from helpers import load_config, run_python, without_scope
+from helpers import load_config, logged_losses, run_tool_in_process, without_scope
 
+from convnext_cli import test, train
 from convnext_cli.demo_data.coco import CLASSES, make_coco_demo
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -94,17 +94,13 @@ log_processor = dict(by_epoch=False)
 randomness = dict(seed=0)
 """)
     work_dir = tmp_path / 'work'
-    result, log = run_python('tools/train.py', config, '--work-dir', work_dir)
-    assert result.returncode == 0, log[-4000:]
+    log = run_tool_in_process(train.main, config, '--work-dir', work_dir, logs_under=tmp_path)
     assert re.search(f'Loaded {re.escape(str(FIXTURE))}: layout official-classification, '
                      r'\d+ tensors loaded', log), log[-3000:]
-    scalars = [json.loads(line) for line in
-               next(work_dir.rglob('vis_data/scalars.json')).read_text().splitlines()]
-    losses = [s['loss'] for s in scalars if 'loss' in s]
+    losses = logged_losses(log)
     print('losses', losses)
     assert len(losses) == ITERS and all(math.isfinite(v) for v in losses)
     assert sum(losses[-2:]) < sum(losses[:2])  # falling
-    result, log = run_python('tools/test.py', config, work_dir / f'iter_{ITERS}.pth',
-                             '--work-dir', work_dir / 'test')
-    assert result.returncode == 0, log[-4000:]
+    log = run_tool_in_process(test.main, config, work_dir / f'iter_{ITERS}.pth',
+                              '--work-dir', work_dir / 'test', logs_under=tmp_path)
     assert 'coco/bbox_mAP: ' in log

@@ -7,8 +7,9 @@ import re
 from pathlib import Path
 
 import pytest
-from helpers import load_config, run_python, without_scope
+from helpers import load_config, logged_losses, run_tool_in_process, without_scope
 
+from convnext_cli import test, train
 from convnext_cli.demo_data.ade import make_ade_demo
 from convnext_cli.demo_data.coco import CLASSES as COCO_CLASSES
 from convnext_cli.demo_data.coco import make_coco_demo
@@ -125,21 +126,18 @@ ITERS = 4
 
 
 def train_and_test(config: Path, work_dir: Path):
-    result, log = run_python('tools/train.py', config, '--work-dir', work_dir)
-    assert result.returncode == 0, log[-4000:]
+    """tools/train.py then tools/test.py on its last checkpoint, in this process: the log."""
+    log = run_tool_in_process(train.main, config, '--work-dir', work_dir,
+                              logs_under=work_dir.parent)
     # every tensor of the fixture's backbone came in through init_cfg
     assert re.search(f'Loaded {re.escape(str(FIXTURE))}: layout official-classification, '
                      r'\d+ tensors loaded', log), log[-3000:]
-    scalars = [json.loads(line) for line in
-               next(work_dir.rglob('vis_data/scalars.json')).read_text().splitlines()]
-    losses = [s['loss'] for s in scalars if 'loss' in s]
+    losses = logged_losses(log)
     assert len(losses) == ITERS and all(math.isfinite(v) for v in losses)
     print('losses', losses)
     assert sum(losses[-2:]) < sum(losses[:2])  # falling
-    result, log = run_python('tools/test.py', config, work_dir / f'iter_{ITERS}.pth',
-                             '--work-dir', work_dir / 'test')
-    assert result.returncode == 0, log[-4000:]
-    return log
+    return run_tool_in_process(test.main, config, work_dir / f'iter_{ITERS}.pth',
+                               '--work-dir', work_dir / 'test', logs_under=work_dir.parent)
 
 
 @pytest.mark.e2e
