@@ -232,8 +232,8 @@ def prepare_cpu_distributed(cfg: Config) -> None:
             slurm_environment()
         dist.init_process_group(backend='gloo')
     cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
-    strategy = cfg.get('strategy') or {}
-    if 'FSDPStrategy' in str(strategy.get('type', '')):
+    if uses_fsdp(cfg):
+        strategy = cfg.strategy
         strategy.setdefault('model_wrapper', {})['device_id'] = torch.device('cpu')
         if strategy.get('state_dict_cfg') == 'full':
             strategy['state_dict_cfg'] = dict(
@@ -249,14 +249,17 @@ def prepare_cpu_distributed(cfg: Config) -> None:
     cfg.model_wrapper_cfg = wrapper
 
 
+def uses_fsdp(cfg: Config) -> bool:
+    """Whether the config's runner strategy is FSDP (mmengine's or ours)."""
+    return 'FSDPStrategy' in str((cfg.get('strategy') or {}).get('type', ''))
+
+
 def fsdp_launch_problem(cfg: Config, command: str) -> Optional[str]:
     """An FSDP config started without a distributed launcher, or None: FSDP shards over
     processes, so one process has nothing to shard over."""
-    strategy = cfg.get('strategy') or {}
-    if 'FSDPStrategy' not in str(strategy.get('type', '')) or \
-            cfg.get('launcher', 'none') != 'none':
+    if not uses_fsdp(cfg) or cfg.get('launcher', 'none') != 'none':
         return None
-    return (f'{command}: this config trains with FSDP (strategy {strategy["type"]}), which '
+    return (f'{command}: this config trains with FSDP (strategy {cfg.strategy.type}), which '
             f'needs a distributed launch. Run it with tools/dist_train.sh CONFIG NUM_GPUS '
             f'(or tools/slurm_train.sh), or --launcher pytorch under torchrun.')
 

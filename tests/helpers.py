@@ -85,6 +85,32 @@ def logged_losses(log: str) -> list:
                                          log)]
 
 
+#: The shared fixtures' small V1 ConvNeXt in the official classification layout (what the V1
+#: configs start from), for trainings that load a real checkpoint through init_cfg.
+FIXTURE_V1 = ROOT / 'tests' / 'data' / 'convnext_v1' / 'official_classification.pth'
+FIXTURE_ARCH = dict(depths=[2, 2, 3, 2], dims=[8, 16, 32, 64])
+
+
+def train_then_test(config: Path, work_dir: Path, iters: int) -> str:
+    """``tools/train.py CONFIG`` (a config whose backbone loads :data:`FIXTURE_V1` through
+    init_cfg, logging every iteration) then ``tools/test.py`` on its last checkpoint, in
+    this process: checks the fixture was loaded and the loss fell over ``iters`` finite
+    steps; returns the test's log."""
+    import math
+
+    from convnext_cli import test, train
+    log = run_tool_in_process(train.main, config, '--work-dir', work_dir,
+                              logs_under=work_dir.parent)
+    assert re.search(f'Loaded {re.escape(str(FIXTURE_V1))}: layout official-classification, '
+                     r'\d+ tensors loaded', log), log[-3000:]
+    losses = logged_losses(log)
+    print('losses', losses)
+    assert len(losses) == iters and all(math.isfinite(v) for v in losses)
+    assert sum(losses[-2:]) < sum(losses[:2])  # falling
+    return run_tool_in_process(test.main, config, work_dir / f'iter_{iters}.pth',
+                               '--work-dir', work_dir / 'test', logs_under=work_dir.parent)
+
+
 def run_python(*args, env: Optional[dict] = None, cwd=ROOT,
                timeout: int = 900) -> Tuple[subprocess.CompletedProcess, str]:
     """``python ARGS`` (this interpreter) in ``cwd``: the result and stdout + stderr."""

@@ -5,7 +5,7 @@ import math
 from pathlib import Path
 
 import pytest
-from helpers import load_config, without_scope
+from helpers import load_config, logged_losses, without_scope
 
 from convnext_cli import train
 
@@ -86,8 +86,7 @@ def test_trains_with_a_falling_loss_and_evaluates(tmp_path):
     train.main([str(CONFIGS / 'deeplabv3plus_convnext_t_ade20k.py'),
                 '--work-dir', str(tmp_path / 'work'), '--cfg-options', *options])
     log = next((tmp_path / 'work').rglob('*.log')).read_text()
-    losses = [float(line.split(' loss: ')[1].split()[0]) for line in log.splitlines()
-              if 'Iter(train)' in line and ' loss: ' in line]
+    losses = logged_losses(log)
     assert len(losses) == 8 and all(math.isfinite(v) for v in losses), losses
     assert all(later < earlier for earlier, later in zip(losses, losses[1:])), losses
     assert 'mIoU' in log.split('Iter(val)')[-1]

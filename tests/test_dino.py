@@ -1,14 +1,11 @@
 """DINO with ConvNeXt (issue 26): the 4-scale configs are detrex's published recipe on
 mmdet's DINO, the 5-scale ones mmdet's 5-scale recipe with the same backbone values; a
 shrunk DINO trains on generated data and is evaluated for box AP by the test tool."""
-import math
-import re
 from pathlib import Path
 
 import pytest
-from helpers import load_config, logged_losses, run_tool_in_process, without_scope
+from helpers import FIXTURE_ARCH, FIXTURE_V1, load_config, train_then_test, without_scope
 
-from convnext_cli import test, train
 from convnext_cli.demo_data.coco import CLASSES, make_coco_demo
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,7 +45,6 @@ def test_4_and_5_scale_configs_are_the_library_recipes_with_a_convnext(size, tmp
 
 
 ITERS = 4
-FIXTURE = ROOT / 'tests' / 'data' / 'convnext_v1' / 'official_classification.pth'
 
 
 @pytest.mark.e2e
@@ -61,9 +57,9 @@ metainfo = dict(classes={CLASSES!r})
 # The shared fixtures' small ConvNeXt (official classification layout, loaded through
 # init_cfg), one encoder and two decoder layers, 30 queries, 128x128 images: CPU seconds.
 model = dict(
-    backbone=dict(arch=dict(_delete_=True, depths=[2, 2, 3, 2], dims=[8, 16, 32, 64]),
-                  init_cfg=dict(type='Pretrained', checkpoint='{FIXTURE}')),
-    neck=dict(in_channels=[16, 32, 64]),
+    backbone=dict(arch=dict(_delete_=True, **{FIXTURE_ARCH!r}),
+                  init_cfg=dict(type='Pretrained', checkpoint='{FIXTURE_V1}')),
+    neck=dict(in_channels={FIXTURE_ARCH['dims'][1:]!r}),
     num_queries=30, encoder=dict(num_layers=1), decoder=dict(num_layers=2),
     bbox_head=dict(num_classes={len(CLASSES)}),
     dn_cfg=dict(group_cfg=dict(num_dn_queries=10)),
@@ -93,14 +89,5 @@ default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval={ITERS}, 
 log_processor = dict(by_epoch=False)
 randomness = dict(seed=0)
 """)
-    work_dir = tmp_path / 'work'
-    log = run_tool_in_process(train.main, config, '--work-dir', work_dir, logs_under=tmp_path)
-    assert re.search(f'Loaded {re.escape(str(FIXTURE))}: layout official-classification, '
-                     r'\d+ tensors loaded', log), log[-3000:]
-    losses = logged_losses(log)
-    print('losses', losses)
-    assert len(losses) == ITERS and all(math.isfinite(v) for v in losses)
-    assert sum(losses[-2:]) < sum(losses[:2])  # falling
-    log = run_tool_in_process(test.main, config, work_dir / f'iter_{ITERS}.pth',
-                              '--work-dir', work_dir / 'test', logs_under=tmp_path)
+    log = train_then_test(config, tmp_path / 'work', ITERS)
     assert 'coco/bbox_mAP: ' in log

@@ -3,13 +3,11 @@ our backbone and the ConvNeXt recipe's values, and the instance and semantic fam
 train on generated data and are evaluated by the test tool."""
 import json
 import math
-import re
 from pathlib import Path
 
 import pytest
-from helpers import load_config, logged_losses, run_tool_in_process, without_scope
+from helpers import FIXTURE_ARCH, FIXTURE_V1, load_config, train_then_test, without_scope
 
-from convnext_cli import test, train
 from convnext_cli.demo_data.ade import make_ade_demo
 from convnext_cli.demo_data.coco import CLASSES as COCO_CLASSES
 from convnext_cli.demo_data.coco import make_coco_demo
@@ -99,10 +97,6 @@ def test_everything_else_is_the_library_recipe(task, tmp_path):
         'backbone'}
 
 
-#: The small ConvNeXt of the shared fixtures, in the official classification layout (what
-#: the V1 configs start from), loaded through the config's init_cfg.
-FIXTURE = ROOT / 'tests' / 'data' / 'convnext_v1' / 'official_classification.pth'
-FIXTURE_ARCH = dict(depths=[2, 2, 3, 2], dims=[8, 16, 32, 64])
 #: Mask2Former shrunk to CPU seconds: the fixture's backbone, one pixel-decoder layer,
 #: three transformer decoder layers (one per feature level), 20 queries, 128x128 inputs,
 #: fewer sampled points.
@@ -110,7 +104,7 @@ SMALL_MODEL = f"""
 model = dict(
     backbone=dict(arch=dict(_delete_=True, depths={FIXTURE_ARCH['depths']},
                             dims={FIXTURE_ARCH['dims']}),
-                  init_cfg=dict(type='Pretrained', checkpoint='{FIXTURE}')),
+                  init_cfg=dict(type='Pretrained', checkpoint='{FIXTURE_V1}')),
     data_preprocessor=dict(batch_augments=None),
     {{head}}=dict(in_channels={FIXTURE_ARCH['dims']!r}, num_queries=20,
                  pixel_decoder=dict(encoder=dict(num_layers=1)),
@@ -123,21 +117,6 @@ default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=ITERS, by
 randomness = dict(seed=0)
 """
 ITERS = 4
-
-
-def train_and_test(config: Path, work_dir: Path):
-    """tools/train.py then tools/test.py on its last checkpoint, in this process: the log."""
-    log = run_tool_in_process(train.main, config, '--work-dir', work_dir,
-                              logs_under=work_dir.parent)
-    # every tensor of the fixture's backbone came in through init_cfg
-    assert re.search(f'Loaded {re.escape(str(FIXTURE))}: layout official-classification, '
-                     r'\d+ tensors loaded', log), log[-3000:]
-    losses = logged_losses(log)
-    assert len(losses) == ITERS and all(math.isfinite(v) for v in losses)
-    print('losses', losses)
-    assert sum(losses[-2:]) < sum(losses[:2])  # falling
-    return run_tool_in_process(test.main, config, work_dir / f'iter_{ITERS}.pth',
-                               '--work-dir', work_dir / 'test', logs_under=work_dir.parent)
 
 
 @pytest.mark.e2e
@@ -172,7 +151,7 @@ test_dataloader = dict(batch_size=1, num_workers=0, persistent_workers=False,
                                                    'img_shape', 'scale_factor'))]))
 test_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')
 """)
-    log = train_and_test(config, tmp_path / 'work')
+    log = train_then_test(config, tmp_path / 'work', ITERS)
     assert 'coco/segm_mAP: ' in log and 'coco/bbox_mAP: ' in log
 
 
@@ -204,7 +183,7 @@ test_dataloader = dict(batch_size=1, num_workers=0, persistent_workers=False,
                                     data_prefix=dict(img_path='images/validation',
                                                      seg_map_path='annotations/validation')))
 """)
-    log = train_and_test(config, tmp_path / 'work')
+    log = train_then_test(config, tmp_path / 'work', ITERS)
     assert 'mIoU' in log
 
 
@@ -253,7 +232,7 @@ test_evaluator = [
     dict(type='CocoMetric', ann_file=data_root + 'annotations/instances_val.json',
          metric=['bbox', 'segm'])]
 """)
-    log = train_and_test(config, tmp_path / 'work')
+    log = train_then_test(config, tmp_path / 'work', ITERS)
     assert 'coco_panoptic/PQ: ' in log and 'coco/segm_mAP: ' in log
 
 
@@ -355,7 +334,7 @@ def test_panoptic_model_trains_on_things_and_stuff_without_panopticapi(tmp_path)
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)
     model.init_weights()
-    fixture = torch.load(FIXTURE, weights_only=True)['model']
+    fixture = torch.load(FIXTURE_V1, weights_only=True)['model']
     assert torch.equal(model.backbone.downsample_layers[0][0].weight,
                        fixture['downsample_layers.0.0.weight'])
     inputs, samples = panoptic_samples(root, 'train', 2)
