@@ -6,12 +6,11 @@
 # demo), 2 encoder and 3 decoder layers, 20 queries, 4096 sampled points, lr 1e-3, 600
 # iterations of 8 images. Measured: docs/results.md.
 # Data: python tools/make_demo_data.py ade data/demo_ade
-_base_ = '../mask2former_convnext_t_ade20k.py'
+_base_ = ['../mask2former_convnext_t_ade20k.py', '../_base_/demo_ade_data.py']
 
-classes = ('sky', 'ground', 'disc', 'box', 'triangle')
-palette = [[70, 130, 220], [120, 160, 60], [220, 60, 60], [230, 200, 50], [150, 70, 200]]
+classes = _base_.demo_classes
 dims = [32, 64, 128, 256]
-crop_size = (128, 128)
+crop_size = _base_.demo_crop_size
 model = dict(
     data_preprocessor=dict(size=crop_size),
     backbone=dict(arch=dict(_delete_=True, depths=[1, 1, 3, 1], dims=dims),
@@ -23,35 +22,11 @@ model = dict(
     train_cfg=dict(num_points=4096),
     test_cfg=dict(mode='whole'))
 
-data_root = 'data/demo_ade'
-dataset = dict(_delete_=True, type='BaseSegDataset', data_root=data_root, img_suffix='.jpg',
-               seg_map_suffix='.png', reduce_zero_label=True,
-               metainfo=dict(classes=classes, palette=palette))
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations', reduce_zero_label=True),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackSegInputs'),
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations', reduce_zero_label=True),
-    dict(type='PackSegInputs'),
-]
-train_dataloader = dict(
-    batch_size=8, num_workers=0, persistent_workers=False,
-    sampler=dict(type='InfiniteSampler', shuffle=True),
-    dataset=dict(dataset, pipeline=train_pipeline,
-                 data_prefix=dict(img_path='images/training',
-                                  seg_map_path='annotations/training')))
-val_dataloader = dict(
-    batch_size=1, num_workers=0, persistent_workers=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(dataset, pipeline=test_pipeline,
-                 data_prefix=dict(img_path='images/validation',
-                                  seg_map_path='annotations/validation')))
+# The demo set as the UperNet demo reads it, replacing the ADE20K dataloaders.
+train_dataloader = dict(_delete_=True, **_base_.demo_train_dataloader)
+val_dataloader = dict(_delete_=True, **_base_.demo_val_dataloader)
 test_dataloader = val_dataloader
-val_evaluator = dict(type='IoUMetric', iou_metrics=['mIoU'])
+val_evaluator = _base_.demo_evaluator
 test_evaluator = val_evaluator
 
 max_iters = 600

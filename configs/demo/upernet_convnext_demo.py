@@ -8,13 +8,13 @@ _base_ = [
     'mmseg::_base_/models/upernet_r50.py',
     'mmseg::_base_/default_runtime.py',
     'mmseg::_base_/schedules/schedule_160k.py',
+    '../_base_/demo_ade_data.py',  # the demo set's classes, dataloaders and metric
 ]
 custom_imports = dict(imports=['convnext_backbone'], allow_failed_imports=False)
 
-classes = ('sky', 'ground', 'disc', 'box', 'triangle')
-palette = [[70, 130, 220], [120, 160, 60], [220, 60, 60], [230, 200, 50], [150, 70, 200]]
+classes = _base_.demo_classes
 dims = [32, 64, 128, 256]
-crop_size = (128, 128)
+crop_size = _base_.demo_crop_size
 norm_cfg = dict(type='BN', requires_grad=True)
 
 model = dict(
@@ -35,35 +35,10 @@ model = dict(
                         norm_cfg=norm_cfg, loss_decode=dict(loss_weight=0.4)),
     test_cfg=dict(mode='slide', crop_size=(96, 96), stride=(64, 64)))
 
-data_root = 'data/demo_ade'
-dataset = dict(type='BaseSegDataset', data_root=data_root, img_suffix='.jpg',
-               seg_map_suffix='.png', reduce_zero_label=True,
-               metainfo=dict(classes=classes, palette=palette))
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations', reduce_zero_label=True),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackSegInputs'),
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations', reduce_zero_label=True),
-    dict(type='PackSegInputs'),
-]
-train_dataloader = dict(
-    batch_size=8, num_workers=0, persistent_workers=False,
-    sampler=dict(type='InfiniteSampler', shuffle=True),
-    dataset=dict(**dataset, pipeline=train_pipeline,
-                 data_prefix=dict(img_path='images/training',
-                                  seg_map_path='annotations/training')))
-val_dataloader = dict(
-    batch_size=1, num_workers=0, persistent_workers=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(**dataset, pipeline=test_pipeline,
-                 data_prefix=dict(img_path='images/validation',
-                                  seg_map_path='annotations/validation')))
+train_dataloader = _base_.demo_train_dataloader
+val_dataloader = _base_.demo_val_dataloader
 test_dataloader = val_dataloader
-val_evaluator = dict(type='IoUMetric', iou_metrics=['mIoU'])
+val_evaluator = _base_.demo_evaluator
 test_evaluator = val_evaluator
 
 # From scratch the classes split off one after another (every object reads as 'box' first,
