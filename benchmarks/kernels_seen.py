@@ -1,10 +1,11 @@
 """Which of the CPU path's kernels ran, observed from outside the library (no counters in
 it): the tests and the GPU proof use it to show which path a model took.
 
-The fused oneDNN 1x1 convolutions are seen as they are dispatched (a ``TorchDispatchMode``
-sees every op called); the hand-written backward passes as the autograd engine calls the
-``backward`` of their ``autograd.Function``. Both are exact and cost microseconds, unlike
-parsing a profiler trace (half a second per training step of even a tiny model).
+The fused oneDNN ops (1x1 convolutions with GELU or the residual add, bf16 GEMM with GELU)
+are seen as they are dispatched (a ``TorchDispatchMode`` sees every op called); the
+hand-written backward passes as the autograd engine calls the ``backward`` of their
+``autograd.Function``. Both are exact and cost microseconds, unlike parsing a profiler
+trace (half a second per training step of even a tiny model).
 """
 from __future__ import annotations
 
@@ -30,8 +31,12 @@ class _FusedOps(TorchDispatchMode):
         self.seen = seen
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        if func.namespace == 'mkldnn' and func.overloadpacket.__name__ == '_convolution_pointwise':
-            self.seen[_FUSED_OVERLOADS.get(func._overloadname, str(func))] += 1
+        if func.namespace == 'mkldnn':
+            name = func.overloadpacket.__name__
+            if name == '_convolution_pointwise':
+                self.seen[_FUSED_OVERLOADS.get(func._overloadname, str(func))] += 1
+            elif name == '_linear_pointwise':
+                self.seen['fused_linear_gelu'] += 1
         return func(*args, **(kwargs or {}))
 
 
@@ -53,7 +58,8 @@ def _counting_backward(function: type, name: str, seen: Counter):
 def kernels_seen(run: Callable[[], object]) -> Counter:
     """Call ``run()``; count each CPU-path kernel it ran (backward passes count only if
     ``run`` calls ``backward``). An empty result: the portable path ran."""
-    cpu_kernels.fusion_works()  # its one-time check calls the fused ops: not the model's
+    cpu_kernels.fusion_works()  # their one-time checks call the fused ops: not the model's
+    cpu_kernels.linear_gelu_works()
     seen: Counter = Counter()
     with ExitStack() as stack:
         for function, name in _BACKWARD_PASSES.items():

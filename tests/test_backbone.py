@@ -299,35 +299,41 @@ def test_fused_inference_equals_unfused():
 
 
 @pytest.mark.parametrize('failure', ['raises', 'wrong result'])
-def test_a_fused_op_that_fails_its_check_is_not_used(monkeypatch, failure):
+@pytest.mark.parametrize('fused,check', [('_fused_gelu', 'fusion_works'),
+                                         ('_fused_linear_gelu', 'linear_gelu_works')],
+                         ids=['fp32-conv-gelu', 'bf16-linear-gelu'])
+def test_a_fused_op_that_fails_its_check_is_not_used(monkeypatch, failure, fused, check):
     # The fused ops are private to torch: a release where they break must cost speed only.
     from kernels_seen import kernels_seen
 
     from convnext_backbone.models import cpu_kernels
-    if not cpu_kernels._ONEDNN_FUSION:
-        pytest.skip('this torch build has no oneDNN fused pointwise convolution')
+    check = getattr(cpu_kernels, check)
+    if not check():
+        pytest.skip('this torch build or CPU has no such oneDNN fused op')
+    original = getattr(cpu_kernels, fused)
 
-    def broken(x, weight, bias):
+    def broken(*args):
         if failure == 'raises':
             raise RuntimeError('could not create a memory')
-        return torch.zeros_like(F.conv2d(x, weight[:, :, None, None], bias))
+        return torch.zeros_like(original(*args))
 
-    monkeypatch.setattr(cpu_kernels, '_fused_gelu', broken)
-    cpu_kernels.fusion_works.cache_clear()
+    monkeypatch.setattr(cpu_kernels, fused, broken)
+    check.cache_clear()
     model = ConvNeXtBackbone(TINY_ARCH, layer_scale_init_value=1.0).eval()
     x = torch.randn(2, 3, 64, 96)
+    bf16 = fused == '_fused_linear_gelu'
     outs = []
     try:
         with pytest.warns(UserWarning, match='failed its check.*unfused path'), \
-                torch.no_grad():
+                torch.no_grad(), torch.autocast('cpu', dtype=torch.bfloat16, enabled=bf16):
             seen = kernels_seen(lambda: outs.append(model(x)))
-        assert not cpu_kernels.fusion_works()
+            reference = model.set_cpu_kernels(False)(x)  # the portable path
+        assert not check()
     finally:
-        cpu_kernels.fusion_works.cache_clear()  # later tests check the real ops again
-    out = outs[0]
+        check.cache_clear()  # later tests check the real ops again
     assert not seen  # no fused op ran
-    for a, b in zip(out, model(x)):
-        torch.testing.assert_close(a, b.detach(), atol=1e-5, rtol=1e-5)
+    for a, b in zip(outs[0], reference):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
 
 
 def test_the_fusion_check_leaves_the_global_random_state_alone():

@@ -93,8 +93,10 @@ class ConvNeXtBlock(nn.Module):
                                     cpu_backward=self.cpu_kernels,
                                     dilation=self.dwconv.dilation[0])
         x = x.permute(0, 2, 3, 1)  # (N, C, H, W) -> (N, H, W, C): free on channels-last
-        x = layer_norm(x, self.norm)
-        x = F.gelu(self.pwconv1(x))
+        if cpu_path.bf16_inference(x, self.dwconv.weight, self.cpu_kernels):
+            x = cpu_path.norm_linear_gelu_bf16(x, self.norm, self.pwconv1)
+        else:
+            x = F.gelu(self.pwconv1(layer_norm(x, self.norm)))
         if self.grn is not None:
             x = self.grn(x)
         drop = self.training and self.drop_path_rate > 0

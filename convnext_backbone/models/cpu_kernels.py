@@ -190,6 +190,63 @@ def fusion_works() -> bool:
     return True
 
 
+@functools.lru_cache(maxsize=None)
+def linear_gelu_works() -> bool:
+    """Whether oneDNN's bf16 GEMM with a fused GELU runs here and gives the unfused bf16
+    results (checked once per process, like :func:`fusion_works`). CPUs without native
+    bf16 answer False without a warning: bf16 is emulated there and the unfused path is
+    the one to use."""
+    if not (_ONEDNN_FUSION and hasattr(torch.ops.mkldnn, '_linear_pointwise')
+            and torch.ops.mkldnn._is_mkldnn_bf16_supported()):
+        return False
+    generator = torch.Generator().manual_seed(0)
+    try:
+        with torch.no_grad(), torch.autocast('cpu', enabled=False):
+            x = torch.randn(2, 3, 5, 16, generator=generator).bfloat16()
+            weight, bias = (torch.randn(*shape, generator=generator).bfloat16()
+                            for shape in ((24, 16), (24,)))
+            fused = _fused_linear_gelu(x, weight, bias).float()
+            plain = F.gelu(F.linear(x, weight, bias).float())
+            if fused.shape != plain.shape or not torch.allclose(fused, plain, atol=0.05,
+                                                                rtol=0.02):
+                raise RuntimeError('results differ from the unfused GEMM')
+    except Exception as err:  # a private op: any failure means "do not use it here"
+        warnings.warn(f'oneDNN fused bf16 linear + GELU of torch {torch.__version__} failed '
+                      f'its check ({str(err).splitlines()[0] if str(err) else type(err).__name__}'
+                      f'); bf16 CPU inference takes the unfused path (same results, slower).')
+        return False
+    return True
+
+
+def _fused_linear_gelu(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+    return torch.ops.mkldnn._linear_pointwise(x, weight, bias, 'gelu', [], 'none')
+
+
+def bf16_inference(x: Tensor, weight: Tensor, enabled: bool) -> bool:
+    """Whether a block runs inference under bf16 autocast on the CPU, eagerly, with
+    ``cpu_kernels`` on: then :func:`norm_linear_gelu_bf16` replaces the portable path's
+    LayerNorm -> Linear -> GELU."""
+    return (enabled and x.device.type == 'cpu' and weight.dtype == torch.float32
+            and not torch.is_grad_enabled() and torch.is_autocast_enabled('cpu')
+            and torch.get_autocast_dtype('cpu') == torch.bfloat16 and eager())
+
+
+def norm_linear_gelu_bf16(x: Tensor, norm: torch.nn.LayerNorm, linear: torch.nn.Linear) -> Tensor:
+    """``gelu(linear(norm(x)))`` for bf16 CPU inference (``x``: NHWC), in the portable
+    path's precision with two passes less over the tensors: the LayerNorm, computed in
+    fp32, writes its result in bf16 (the portable path writes fp32, which autocast then
+    casts to bf16 for the GEMM: the same numbers), and oneDNN applies GELU to the GEMM's
+    fp32 result before rounding to bf16 (the portable path rounds, then applies GELU in
+    bf16)."""
+    with torch.autocast('cpu', enabled=False):
+        y = F.layer_norm(x.to(torch.bfloat16), norm.normalized_shape, norm.weight.float(),
+                         norm.bias.float(), norm.eps)
+        weight, bias = linear.weight.to(torch.bfloat16), linear.bias.to(torch.bfloat16)
+        if linear_gelu_works():
+            return _fused_linear_gelu(y, weight, bias)
+        return F.gelu(F.linear(y, weight, bias))
+
+
 def _fusable(x: Tensor, *more: Tensor) -> bool:
     return (not torch.is_grad_enabled()
             and all(t.is_contiguous(memory_format=torch.channels_last) for t in (x, *more))
