@@ -1,4 +1,5 @@
-"""The block's CPU fp32 path, with the CPU-only kernels that make it faster there.
+"""The block's CPU fp32 path, with the CPU-only kernels that make it faster there, and the
+bf16 inference variant of the portable path (:func:`norm_linear_gelu_bf16`).
 
 :func:`block_forward` computes a :class:`~.convnext.ConvNeXtBlock` on the CPU in fp32,
 eagerly (no autocast, no tracing, ``torch.compile`` or export), with the block's
