@@ -344,6 +344,15 @@ def test_the_fusion_check_leaves_the_global_random_state_alone():
     assert torch.equal(torch.random.get_rng_state(), state)
 
 
+def test_torch_compile_of_bf16_cpu_inference_has_no_graph_breaks():
+    # Eager bf16 CPU inference calls a oneDNN op without fake-tensor support: compiled, the
+    # portable path must run instead, in one graph.
+    model = ConvNeXtBackbone(TINY_ARCH).eval()
+    with torch.no_grad(), torch.autocast('cpu', dtype=torch.bfloat16):
+        explanation = torch._dynamo.explain(model)(torch.randn(1, 3, 64, 64))
+    assert explanation.graph_break_count == 0, explanation.break_reasons
+
+
 @pytest.mark.parametrize('training', [False, True])
 def test_torch_compile_has_no_graph_breaks(training):
     model = ConvNeXtBackbone(TINY_ARCH, drop_path_rate=0.1 if training else 0.0)
