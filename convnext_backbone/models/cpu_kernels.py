@@ -161,62 +161,62 @@ def _fused_add(x: Tensor, weight: Tensor, bias: Tensor, residual: Tensor) -> Ten
         None, None, [], None)
 
 
-@functools.lru_cache(maxsize=None)
-def fusion_works() -> bool:
-    """Whether this torch's fused ops give the unfused results (checked once per process
-    on small maps, a 1x1 one included, with its own generator so that the caller's random
-    state is untouched); a failure is reported once and turns fusion off."""
-    if not _ONEDNN_FUSION:
-        return False
+def _passes_check(ops: str, path: str, check) -> bool:
+    """Run ``check(generator)`` (raises where the fused ops fail or differ from the unfused
+    ones) without autograd or autocast, with its own generator so that the caller's random
+    state is untouched; a failure is reported once and means "do not use them here"."""
     generator = torch.Generator().manual_seed(0)
     try:
         with torch.no_grad(), torch.autocast('cpu', enabled=False):
-            for size in (1, 5):
-                x, residual = (torch.randn(2, c, size, size, generator=generator)
-                               .contiguous(memory_format=torch.channels_last)
-                               for c in (16, 8))
-                weight, bias = (torch.randn(*shape, generator=generator)
-                                for shape in ((8, 16), (8,)))
-                plain = F.conv2d(x, weight[:, :, None, None], bias)
-                if not (torch.allclose(_fused_gelu(x, weight, bias), F.gelu(plain),
-                                       atol=1e-4, rtol=1e-4)
-                        and torch.allclose(_fused_add(x, weight, bias, residual),
-                                           residual + plain, atol=1e-4, rtol=1e-4)):
-                    raise RuntimeError('results differ from the unfused convolution')
-    except Exception as err:  # a private op: any failure means "do not use it here"
-        warnings.warn(f'oneDNN fused convolution of torch {torch.__version__} failed its '
-                      f'check ({str(err).splitlines()[0] if str(err) else type(err).__name__})'
-                      f'; CPU inference takes the unfused path (same results, slower).')
+            check(generator)
+    except Exception as err:  # private ops: any failure means "do not use them here"
+        warnings.warn(f'{ops} of torch {torch.__version__} failed its check '
+                      f'({str(err).splitlines()[0] if str(err) else type(err).__name__}); '
+                      f'{path} takes the unfused path (same results, slower).')
         return False
     return True
+
+
+def _check_fused_convolutions(generator: torch.Generator) -> None:
+    for size in (1, 5):  # a 1x1 map included
+        x, residual = (torch.randn(2, c, size, size, generator=generator)
+                       .contiguous(memory_format=torch.channels_last) for c in (16, 8))
+        weight, bias = (torch.randn(*shape, generator=generator) for shape in ((8, 16), (8,)))
+        plain = F.conv2d(x, weight[:, :, None, None], bias)
+        if not (torch.allclose(_fused_gelu(x, weight, bias), F.gelu(plain),
+                               atol=1e-4, rtol=1e-4)
+                and torch.allclose(_fused_add(x, weight, bias, residual), residual + plain,
+                                   atol=1e-4, rtol=1e-4)):
+            raise RuntimeError('results differ from the unfused convolution')
+
+
+def _check_fused_linear_gelu(generator: torch.Generator) -> None:
+    x = torch.randn(2, 3, 5, 16, generator=generator).bfloat16()
+    weight, bias = (torch.randn(*shape, generator=generator).bfloat16()
+                    for shape in ((24, 16), (24,)))
+    fused = _fused_linear_gelu(x, weight, bias).float()
+    plain = F.gelu(F.linear(x, weight, bias).float())
+    if fused.shape != plain.shape or not torch.allclose(fused, plain, atol=0.05, rtol=0.02):
+        raise RuntimeError('results differ from the unfused GEMM')
+
+
+@functools.lru_cache(maxsize=None)
+def fusion_works() -> bool:
+    """Whether this torch's fused fp32 1x1 convolutions (+GELU, +add) give the unfused
+    results (checked once per process)."""
+    return _ONEDNN_FUSION and _passes_check('oneDNN fused convolution', 'CPU inference',
+                                            _check_fused_convolutions)
 
 
 @functools.lru_cache(maxsize=None)
 def linear_gelu_works() -> bool:
     """Whether oneDNN's bf16 GEMM with a fused GELU runs here and gives the unfused bf16
-    results (checked once per process, like :func:`fusion_works`). CPUs without native
-    bf16 answer False without a warning: bf16 is emulated there and the unfused path is
-    the one to use."""
-    if not (_ONEDNN_FUSION and hasattr(torch.ops.mkldnn, '_linear_pointwise')
-            and torch.ops.mkldnn._is_mkldnn_bf16_supported()):
-        return False
-    generator = torch.Generator().manual_seed(0)
-    try:
-        with torch.no_grad(), torch.autocast('cpu', enabled=False):
-            x = torch.randn(2, 3, 5, 16, generator=generator).bfloat16()
-            weight, bias = (torch.randn(*shape, generator=generator).bfloat16()
-                            for shape in ((24, 16), (24,)))
-            fused = _fused_linear_gelu(x, weight, bias).float()
-            plain = F.gelu(F.linear(x, weight, bias).float())
-            if fused.shape != plain.shape or not torch.allclose(fused, plain, atol=0.05,
-                                                                rtol=0.02):
-                raise RuntimeError('results differ from the unfused GEMM')
-    except Exception as err:  # a private op: any failure means "do not use it here"
-        warnings.warn(f'oneDNN fused bf16 linear + GELU of torch {torch.__version__} failed '
-                      f'its check ({str(err).splitlines()[0] if str(err) else type(err).__name__}'
-                      f'); bf16 CPU inference takes the unfused path (same results, slower).')
-        return False
-    return True
+    results (checked once per process). CPUs without native bf16 answer False without a
+    warning: bf16 is emulated there and the unfused path is the one to use."""
+    return (_ONEDNN_FUSION and hasattr(torch.ops.mkldnn, '_linear_pointwise')
+            and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+            and _passes_check('oneDNN fused bf16 linear + GELU', 'bf16 CPU inference',
+                              _check_fused_linear_gelu))
 
 
 def _fused_linear_gelu(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
