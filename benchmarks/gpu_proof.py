@@ -21,7 +21,8 @@ it ends (a run cut short keeps what it measured):
 3. peak CUDA memory of a detection-scale training step with and without ``with_cp``;
 4. feature extraction (``tools/extract_features.py``'s ``extract``) against the backbone's
    forward alone, images per second;
-5. a profile of the detection input's AMP bf16 steps (ours, official, timm; top kernels);
+5. a profile of the detection input's AMP bf16 steps and its fp32 steps on a contiguous
+   model (ours, official, timm; top kernels);
 6. ``torch.compile`` of each implementation under AMP bf16, channels_last (compile time,
    graph breaks, timings): the throughput input after ConvNeXt-T's eager phases, the
    detection input last.
@@ -351,18 +352,22 @@ class Proof:
 
     # profile -----------------------------------------------------------------------------
     def profile(self):
-        """The kernels behind the slowest comparison seen (detection input, AMP bf16 forward):
-        ours with contiguous and channels_last weights against timm's channels_last."""
+        """The kernels behind the slowest comparisons seen at the detection input: AMP bf16
+        (ours contiguous and channels_last, the official formulation and timm channels_last)
+        and fp32 on a contiguous model, where the H200 runs measured ours (and timm) at
+        0.81x the official formulation's training step."""
         from torch.profiler import ProfilerActivity
         from torch.profiler import profile as torch_profile
         n, h, w = self.shapes['det']
         arch = self.archs[0]
         state = backbone(arch).state_dict()
-        cases = [('ours', 'contiguous'), ('ours', 'channels_last'), ('official', 'channels_last'),
-                 ('timm', 'channels_last')]
+        cases = [('ours', 'contiguous', 'amp_bf16'), ('ours', 'channels_last', 'amp_bf16'),
+                 ('official', 'channels_last', 'amp_bf16'), ('timm', 'channels_last', 'amp_bf16'),
+                 ('ours', 'contiguous', 'fp32'), ('official', 'contiguous', 'fp32'),
+                 ('timm', 'contiguous', 'fp32')]
         activity = ProfilerActivity.CUDA if DEVICE.type == 'cuda' else ProfilerActivity.CPU
         self.data['profile'] = []
-        for impl, fmt in cases:
+        for impl, fmt, mode in cases:
             if impl == 'timm' and (not self.timm or arch in ARCH_SPECS):
                 continue
             for what in ('fwd', 'train'):
@@ -371,7 +376,7 @@ class Proof:
                 if fmt == 'channels_last':
                     model = model.to(memory_format=torch.channels_last)
                     x = x.contiguous(memory_format=torch.channels_last)
-                fn = dict(zip(('fwd', 'train'), steps(model, x, 'amp_bf16')))[what]
+                fn = dict(zip(('fwd', 'train'), steps(model, x, mode)))[what]
                 model.train(what == 'train')
                 for _ in range(2):
                     fn()
@@ -390,10 +395,10 @@ class Proof:
                 top = [dict(us_per_step=round(us, 1), calls=c, kernel=k)
                        for us, c, k in events[:15]]
                 total = sum(us for us, _, _ in events)
-                self.data['profile'].append(dict(impl=impl, format=fmt, step=what, mode='amp_bf16',
+                self.data['profile'].append(dict(impl=impl, format=fmt, step=what, mode=mode,
                                                  input=f'{n}x3x{h}x{w}', arch=arch,
                                                  total_us=round(total, 1), top=top))
-                print(f'profile {impl} {fmt} {what}: {total / 1000:.1f} ms/step; top: '
+                print(f'profile {impl} {fmt} {mode} {what}: {total / 1000:.1f} ms/step; top: '
                       + '; '.join(f"{t['kernel'][:60]} {t['us_per_step']:.0f}us"
                                   for t in top[:6]), flush=True)
                 del model

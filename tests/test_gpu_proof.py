@@ -41,7 +41,8 @@ def test_gpu_proof_dry_run_fills_every_field(tmp_path):
     compiled = [r for r in data['compiled'] if 'skipped' not in r]
     assert {r['impl'] for r in compiled} == {'ours', 'official'}
     assert all(r['graph_breaks'] == 0 and r['backend'] == 'aot_eager' for r in compiled)
-    assert {(p['impl'], p['format'], p['step']) for p in data['profile']} >= {
-        ('ours', 'contiguous', 'fwd'), ('ours', 'channels_last', 'train')}
+    assert {(p['impl'], p['format'], p['mode'], p['step']) for p in data['profile']} >= {
+        ('ours', 'contiguous', 'amp_bf16', 'fwd'), ('ours', 'channels_last', 'amp_bf16', 'train'),
+        ('ours', 'contiguous', 'fp32', 'train'), ('official', 'contiguous', 'fp32', 'train')}
     assert all(p['top'] and p['total_us'] > 0 for p in data['profile'])
     assert isinstance(data['findings'], list) and isinstance(data['speed_ratios'], list)
