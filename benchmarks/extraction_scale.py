@@ -12,9 +12,9 @@ times the backbone's own forward pass on random 3x480x640 batches of the same si
 this process, with the machine otherwise idle. With ``--amp-images N`` it also extracts
 N images with ``--amp bf16`` and reports the speed-up (the median over ``--amp-repeats``
 pairs of runs) and the error against fp32
-(``--amp-only``: only that, replacing it in the committed results). N is large enough for
-the fixed costs of a run (building the model, starting the workers) to be small beside the
-extraction (at 64 images they took a fifth of a bf16 run).
+(``--amp-only``: only that, replacing it in the committed results). The default N, 256,
+keeps the fixed costs of a run (building the model, starting the workers) small beside
+the extraction itself.
 Prints a table and writes the numbers to ``benchmarks/results/extraction_<device>.json``.
 """
 from __future__ import annotations
