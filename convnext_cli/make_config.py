@@ -125,20 +125,32 @@ def render_heads(paths: List[Tuple], base_prefix: str, indent: int = 4,
     return text(tree, 1)
 
 
+def _epochs_for(num_images: int, total_batch: int, base_epochs: int, epochs: Optional[int],
+                recipe: str) -> Tuple[int, int, str]:
+    """Epochs for ``num_images`` at ``total_batch`` (``--epochs``, or at least the recipe's
+    ``base_epochs`` and ``MIN_UPDATES`` updates, capped at ``MAX_EPOCHS``), iterations per
+    epoch, and the reasoning as a comment; ``recipe`` says what the recipe trains."""
+    per_epoch = math.ceil(num_images / total_batch)
+    if epochs:
+        return epochs, per_epoch, (f'# {epochs} epochs (--epochs) = {epochs * per_epoch} '
+                                   f'iterations.')
+    chosen = min(MAX_EPOCHS, max(base_epochs, math.ceil(MIN_UPDATES / per_epoch)))
+    why = (f'# Schedule: {num_images} training images / batch {total_batch} = {per_epoch} '
+           f'iterations per epoch.\n# The recipe trains {recipe}; a smaller set gets at least '
+           f'the recipe\'s epochs and at least {MIN_UPDATES} updates, capped at {MAX_EPOCHS} '
+           f'epochs: {chosen} epochs = {chosen * per_epoch} iterations. The lr steps keep '
+           f'the recipe\'s proportions.')
+    return chosen, per_epoch, why
+
+
 def detection_schedule(base: Config, num_images: int, total_batch: int,
                        epochs: Optional[int]) -> Tuple[int, str]:
     """Epochs for ``num_images`` at ``total_batch``, and the reasoning as a comment."""
     base_epochs = base.train_cfg.max_epochs
-    per_epoch = math.ceil(num_images / total_batch)
-    if epochs:
-        return epochs, f'# {epochs} epochs (--epochs) = {epochs * per_epoch} iterations.'
-    chosen = min(MAX_EPOCHS, max(base_epochs, math.ceil(MIN_UPDATES / per_epoch)))
-    why = (f'# Schedule: {num_images} training images / batch {total_batch} = {per_epoch} '
-           f'iterations per epoch.\n# The recipe trains {base_epochs} epochs on COCO '
-           f'({COCO_TRAIN_IMAGES} images, {math.ceil(COCO_TRAIN_IMAGES / 16) * base_epochs} '
-           f'iterations at batch 16); a smaller set gets at least the recipe\'s epochs and '
-           f'at least {MIN_UPDATES} updates, capped at {MAX_EPOCHS} epochs: {chosen} epochs '
-           f'= {chosen * per_epoch} iterations. The lr steps keep the recipe\'s proportions.')
+    chosen, _, why = _epochs_for(
+        num_images, total_batch, base_epochs, epochs,
+        f'{base_epochs} epochs on COCO ({COCO_TRAIN_IMAGES} images, '
+        f'{math.ceil(COCO_TRAIN_IMAGES / 16) * base_epochs} iterations at batch 16)')
     return chosen, why
 
 
@@ -149,17 +161,10 @@ def detection_iteration_schedule(base: Config, num_images: int, total_batch: int
     and the reasoning as a comment."""
     base_iters = base.train_cfg.max_iters
     base_epochs = round(base_iters * 16 / COCO_TRAIN_IMAGES)
-    per_epoch = math.ceil(num_images / total_batch)
-    if epochs:
-        return epochs * per_epoch, (f'# {epochs} epochs (--epochs) = {epochs * per_epoch} '
-                                    f'iterations.')
-    chosen = min(MAX_EPOCHS, max(base_epochs, math.ceil(MIN_UPDATES / per_epoch)))
-    why = (f'# Schedule: {num_images} training images / batch {total_batch} = {per_epoch} '
-           f'iterations per epoch.\n# The recipe trains {base_iters} iterations at batch 16 '
-           f'on COCO ({COCO_TRAIN_IMAGES} images): {base_epochs} epochs; a smaller set gets '
-           f'at least the recipe\'s epochs and at least {MIN_UPDATES} updates, capped at '
-           f'{MAX_EPOCHS} epochs: {chosen} epochs = {chosen * per_epoch} iterations. The lr '
-           f'steps keep the recipe\'s proportions.')
+    chosen, per_epoch, why = _epochs_for(
+        num_images, total_batch, base_epochs, epochs,
+        f'{base_iters} iterations at batch 16 on COCO ({COCO_TRAIN_IMAGES} images): '
+        f'{base_epochs} epochs')
     return chosen * per_epoch, why
 
 
