@@ -91,6 +91,30 @@ FIXTURE_V1 = ROOT / 'tests' / 'data' / 'convnext_v1' / 'official_classification.
 FIXTURE_ARCH = dict(depths=[2, 2, 3, 2], dims=[8, 16, 32, 64])
 
 
+#: Config text: a detection test pipeline's last step, keeping what the metrics read.
+PACK_DET_TEST = ("dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', "
+                 "'img_shape', 'scale_factor'))")
+
+
+def coco_layout_dataloaders(test_pipeline: str, annotations: str = 'instances',
+                            panoptic_maps: bool = False) -> str:
+    """Config text: train (batch 2, unshuffled) and test (batch 1) dataloaders over a
+    generated COCO-layout set (``annotations/{annotations}_{train,val}.json``, images in
+    ``train/`` and ``val/``, with ``panoptic_maps`` the PNGs beside the JSON), no workers,
+    for a config that defines ``data_root``, ``metainfo`` and ``pipeline`` before it;
+    ``test_pipeline`` is the test pipeline's expression."""
+    def dataset(split: str) -> str:
+        seg = f", seg='annotations/{annotations}_{split}/'" if panoptic_maps else ''
+        return (f"data_root=data_root, metainfo=metainfo, "
+                f"ann_file='annotations/{annotations}_{split}.json', "
+                f"data_prefix=dict(img='{split}/'{seg})")
+    return (f"train_dataloader = dict(batch_size=2, num_workers=0, persistent_workers=False, "
+            f"sampler=dict(type='DefaultSampler', shuffle=False), "
+            f"dataset=dict({dataset('train')}, pipeline=pipeline))\n"
+            f"test_dataloader = dict(batch_size=1, num_workers=0, persistent_workers=False, "
+            f"dataset=dict({dataset('val')}, pipeline={test_pipeline}))\n")
+
+
 def train_then_test(config: Path, work_dir: Path, iters: int) -> str:
     """``tools/train.py CONFIG`` (a config whose backbone loads :data:`FIXTURE_V1` through
     init_cfg, logging every iteration) then ``tools/test.py`` on its last checkpoint, in

@@ -4,7 +4,15 @@ shrunk DINO trains on generated data and is evaluated for box AP by the test too
 from pathlib import Path
 
 import pytest
-from helpers import FIXTURE_ARCH, FIXTURE_V1, load_config, train_then_test, without_scope
+from helpers import (
+    FIXTURE_ARCH,
+    FIXTURE_V1,
+    PACK_DET_TEST,
+    coco_layout_dataloaders,
+    load_config,
+    train_then_test,
+    without_scope,
+)
 
 from convnext_cli.demo_data.coco import CLASSES, make_coco_demo
 
@@ -66,21 +74,9 @@ model = dict(
     test_cfg=dict(max_per_img=20))
 pipeline = [dict(type='LoadImageFromFile'), dict(type='LoadAnnotations', with_bbox=True),
             dict(type='PackDetInputs')]
-train_dataloader = dict(batch_size=2, num_workers=0, persistent_workers=False,
-                        sampler=dict(type='DefaultSampler', shuffle=False),
-                        dataset=dict(data_root=data_root, metainfo=metainfo,
-                                     ann_file='annotations/instances_train.json',
-                                     data_prefix=dict(img='train/'), pipeline=pipeline))
-test_dataloader = dict(batch_size=1, num_workers=0, persistent_workers=False,
-                       dataset=dict(data_root=data_root, metainfo=metainfo,
-                                    ann_file='annotations/instances_val.json',
-                                    data_prefix=dict(img='val/'), pipeline=[
-                                        dict(type='LoadImageFromFile'),
-                                        dict(type='Resize', scale=(128, 128),
-                                             keep_ratio=True),
-                                        dict(type='PackDetInputs', meta_keys=(
-                                            'img_id', 'img_path', 'ori_shape', 'img_shape',
-                                            'scale_factor'))]))
+""" + coco_layout_dataloaders(
+        "[dict(type='LoadImageFromFile'), dict(type='Resize', scale=(128, 128), "
+        f"keep_ratio=True), {PACK_DET_TEST}]") + f"""
 test_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')
 val_cfg = val_dataloader = val_evaluator = None  # evaluated once, by tools/test.py
 train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters={ITERS})

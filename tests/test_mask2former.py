@@ -6,7 +6,15 @@ import math
 from pathlib import Path
 
 import pytest
-from helpers import FIXTURE_ARCH, FIXTURE_V1, load_config, train_then_test, without_scope
+from helpers import (
+    FIXTURE_ARCH,
+    FIXTURE_V1,
+    PACK_DET_TEST,
+    coco_layout_dataloaders,
+    load_config,
+    train_then_test,
+    without_scope,
+)
 
 from convnext_cli.demo_data.ade import make_ade_demo
 from convnext_cli.demo_data.coco import CLASSES as COCO_CLASSES
@@ -137,18 +145,7 @@ metainfo = dict(classes={COCO_CLASSES!r})
 pipeline = [dict(type='LoadImageFromFile', to_float32=True),
             dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
             dict(type='PackDetInputs')]
-train_dataloader = dict(batch_size=2, num_workers=0, persistent_workers=False,
-                        sampler=dict(type='DefaultSampler', shuffle=False),
-                        dataset=dict(data_root=data_root, metainfo=metainfo,
-                                     ann_file='annotations/instances_train.json',
-                                     data_prefix=dict(img='train/'), pipeline=pipeline))
-test_dataloader = dict(batch_size=1, num_workers=0, persistent_workers=False,
-                       dataset=dict(data_root=data_root, metainfo=metainfo,
-                                    ann_file='annotations/instances_val.json',
-                                    data_prefix=dict(img='val/'),
-                                    pipeline=pipeline[:1] + [dict(type='PackDetInputs',
-                                        meta_keys=('img_id', 'img_path', 'ori_shape',
-                                                   'img_shape', 'scale_factor'))]))
+""" + coco_layout_dataloaders(f'pipeline[:1] + [{PACK_DET_TEST}]') + """
 test_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')
 """)
     log = train_then_test(config, tmp_path / 'work', ITERS)
@@ -211,21 +208,8 @@ pipeline = [dict(type='LoadImageFromFile', to_float32=True),
             dict(type='LoadPanopticAnnotations', with_bbox=True, with_mask=True,
                  with_seg=True),
             dict(type='PackDetInputs')]
-train_dataloader = dict(batch_size=2, num_workers=0, persistent_workers=False,
-                        sampler=dict(type='DefaultSampler', shuffle=False),
-                        dataset=dict(data_root=data_root, metainfo=metainfo,
-                                     ann_file='annotations/panoptic_train.json',
-                                     data_prefix=dict(img='train/',
-                                                      seg='annotations/panoptic_train/'),
-                                     pipeline=pipeline))
-test_dataloader = dict(batch_size=1, num_workers=0, persistent_workers=False,
-                       dataset=dict(data_root=data_root, metainfo=metainfo,
-                                    ann_file='annotations/panoptic_val.json',
-                                    data_prefix=dict(img='val/',
-                                                     seg='annotations/panoptic_val/'),
-                                    pipeline=pipeline[:2] + [dict(type='PackDetInputs',
-                                        meta_keys=('img_id', 'img_path', 'ori_shape',
-                                                   'img_shape', 'scale_factor'))]))
+""" + coco_layout_dataloaders(f'pipeline[:2] + [{PACK_DET_TEST}]', 'panoptic',
+                                panoptic_maps=True) + """
 test_evaluator = [
     dict(type='CocoPanopticMetric', ann_file=data_root + 'annotations/panoptic_val.json',
          seg_prefix=data_root + 'annotations/panoptic_val/'),
